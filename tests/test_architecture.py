@@ -1,0 +1,34 @@
+"""The one-way dependencies: engine never imports the apps' UI libraries."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_engine_imports_neither_gradio_nor_telegram() -> None:
+    script = """
+import importlib, pkgutil, sys
+import engine
+names = [m.name for m in pkgutil.walk_packages(engine.__path__, "engine.")]
+for name in names:
+    if name != "engine.__main__":
+        importlib.import_module(name)
+bad = sorted(m for m in sys.modules if m.split(".")[0] in ("gradio", "telegram"))
+print(len(names))
+assert not bad, bad
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert int(result.stdout.split()[-1]) >= 5  # the walk really found the engine's modules
+
+
+def test_apps_import_cleanly() -> None:
+    script = "import space_app, bot.__main__, bot.settings; space_app.build_app()"
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
