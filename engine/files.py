@@ -1,0 +1,36 @@
+"""Crash-safe file writes: write to a temp file beside the target, fsync, then os.replace."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """Write bytes so that `path` holds either its old content or all of the new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as temp_file:
+            temp_file.write(data)
+            temp_file.flush()
+            os.fsync(temp_file.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """UTF-8 text, written atomically."""
+    return write_atomic(path, text.encode("utf-8"))
+
+
+def write_json_atomic(path: str | os.PathLike, value: Any) -> Path:
+    """Pretty JSON (UTF-8, non-ASCII kept), written atomically."""
+    return write_text_atomic(path, json.dumps(value, ensure_ascii=False, indent=2) + "\n")
