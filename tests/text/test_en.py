@@ -210,3 +210,27 @@ def test_long_text_is_fast() -> None:
     phones, _, word2ph = en.g2p(text)
     assert time.perf_counter() - start < 5.0
     assert len(phones) == sum(word2ph) > 5_000
+
+
+def test_frequent_words_keep_the_cmudict_0_6_readings_2_2_was_trained_on() -> None:
+    from engine.text.en import g2p, normalize_text
+
+    phones, tones, _ = g2p(normalize_text("You and her were here."))
+    assert phones == [
+        "_",
+        "y",
+        "uw",
+        "ae",
+        "n",
+        "d",
+        "hh",
+        "er",
+        "w",
+        "er",
+        "hh",
+        "ih",
+        "r",
+        ".",
+        "_",
+    ]
+    assert tones == [0, 0, 2, 2, 0, 0, 0, 1, 0, 1, 0, 2, 0, 0, 0]
