@@ -1,0 +1,30 @@
+"""Shared pytest fixtures: tiny random-weight models built once per session, no downloads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.constants import Language
+from engine.features import FeatureConfig
+from tests.fixtures.tiny_models import build_tiny_bert_models, build_tiny_clap
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[Language, Path]:
+    """Folders of the three tiny BERTs (ZH, JP, EN), saved like the real 2.2 models."""
+    return build_tiny_bert_models(tmp_path_factory.mktemp("tiny_bert"))
+
+
+@pytest.fixture(scope="session")
+def tiny_clap_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Folder of a tiny CLAP model and processor, saved like laion/clap-htsat-fused."""
+    return build_tiny_clap(tmp_path_factory.mktemp("tiny_clap"))
+
+
+@pytest.fixture
+def tiny_feature_config(tiny_bert_dirs: dict[Language, Path], tiny_clap_dir: Path) -> FeatureConfig:
+    """A fresh FeatureConfig pointing every model at the tiny local folders."""
+    bert_models = {language: str(path) for language, path in tiny_bert_dirs.items()}
+    return FeatureConfig(bert_models=bert_models, clap_model=str(tiny_clap_dir))
