@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -110,7 +111,7 @@ def phonemize(
     text: str,
     language: Language | str = AUTO_LANGUAGE,
     add_blank: bool = True,
-    tokenizers: dict[Language, SubwordTokenizer] | None = None,
+    tokenizers: Mapping[Language, SubwordTokenizer] | None = None,
 ) -> PhoneSequence:
     """Text in ZH, JP, EN or mixed ("auto") to the id sequences the model reads.
 
