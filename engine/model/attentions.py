@@ -1,0 +1,154 @@
+"""The transformer encoder of 2.2 (text encoder and coupling flows): relative-position attention."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from engine.model.modules import LayerNorm
+
+ATTENTION_WINDOW = 4
+MASKED_SCORE = -1e4  # 2.2's fill value for padded keys (not -inf, so padded rows stay finite)
+
+
+def _relative_offsets(length: int, window: int, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """Index tables for relative attention of `length` steps with +-`window` embeddings.
+
+    Returns (key_index [t, t], key_valid [t, t], value_index [t, 2w+1], value_valid [t, 2w+1]):
+    key_index[i, j] is the embedding row of offset j - i; value_index[i, m] the key of row m.
+    """
+    positions = torch.arange(length, device=device)
+    offsets = positions.unsqueeze(0) - positions.unsqueeze(1)  # [t, t]: j - i
+    key_valid = offsets.abs() <= window
+    key_index = (offsets + window).clamp(0, 2 * window)
+    rows = torch.arange(2 * window + 1, device=device)
+    keys = positions.unsqueeze(1) + rows.unsqueeze(0) - window  # [t, 2w+1]
+    value_valid = (keys >= 0) & (keys < length)
+    value_index = keys.clamp(0, length - 1)
+    return key_index, key_valid, value_index, value_valid
+
+
+class MultiHeadAttention(nn.Module):
+    """Self-attention with relative-position embeddings for keys and values, shared by heads."""
+
+    def __init__(
+        self,
+        channels: int,
+        n_heads: int,
+        p_dropout: float = 0.0,
+        window_size: int = ATTENTION_WINDOW,
+    ) -> None:
+        super().__init__()
+        if channels % n_heads:
+            raise ValueError(f"channels ({channels}) must be divisible by n_heads ({n_heads})")
+        self.n_heads = n_heads
+        self.head_channels = channels // n_heads
+        self.window_size = window_size
+        self.conv_q = nn.Conv1d(channels, channels, 1)
+        self.conv_k = nn.Conv1d(channels, channels, 1)
+        self.conv_v = nn.Conv1d(channels, channels, 1)
+        self.conv_o = nn.Conv1d(channels, channels, 1)
+        self.drop = nn.Dropout(p_dropout)
+        embedding_std = self.head_channels**-0.5
+        table_shape = (1, 2 * window_size + 1, self.head_channels)
+        self.emb_rel_k = nn.Parameter(torch.randn(table_shape) * embedding_std)
+        self.emb_rel_v = nn.Parameter(torch.randn(table_shape) * embedding_std)
+        for conv in (self.conv_q, self.conv_k, self.conv_v):
+            nn.init.xavier_uniform_(conv.weight)
+
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor) -> torch.Tensor:
+        """x [b, c, t], attn_mask [b, 1, t, t] -> [b, c, t]."""
+        batch, channels, length = x.shape
+
+        def split_heads(projected: torch.Tensor) -> torch.Tensor:
+            return projected.view(batch, self.n_heads, self.head_channels, length).transpose(2, 3)
+
+        query = split_heads(self.conv_q(x)) / math.sqrt(self.head_channels)  # [b, h, t, d]
+        key = split_heads(self.conv_k(x))
+        value = split_heads(self.conv_v(x))
+        key_index, key_valid, value_index, value_valid = _relative_offsets(
+            length, self.window_size, x.device
+        )
+
+        scores = torch.matmul(query, key.transpose(-2, -1))  # [b, h, t, t]
+        relative_logits = torch.matmul(query, self.emb_rel_k.transpose(-2, -1))  # [b, h, t, 2w+1]
+        relative_scores = relative_logits.gather(-1, key_index.expand(batch, self.n_heads, -1, -1))
+        scores = scores + relative_scores * key_valid
+        scores = scores.masked_fill(attn_mask == 0, MASKED_SCORE)
+        weights = self.drop(torch.softmax(scores, dim=-1))  # [b, h, t, t]
+
+        output = torch.matmul(weights, value)  # [b, h, t, d]
+        weights_by_offset = weights.gather(-1, value_index.expand(batch, self.n_heads, -1, -1))
+        output = output + torch.matmul(weights_by_offset * value_valid, self.emb_rel_v)
+        output = output.transpose(2, 3).reshape(batch, channels, length)
+        return self.conv_o(output)
+
+
+class FFN(nn.Module):
+    """Position-wise feed-forward block made of two 'same'-padded convolutions with ReLU."""
+
+    def __init__(
+        self, channels: int, filter_channels: int, kernel_size: int, p_dropout: float = 0.0
+    ) -> None:
+        super().__init__()
+        self.padding = ((kernel_size - 1) // 2, kernel_size // 2)
+        self.conv_1 = nn.Conv1d(channels, filter_channels, kernel_size)
+        self.conv_2 = nn.Conv1d(filter_channels, channels, kernel_size)
+        self.drop = nn.Dropout(p_dropout)
+
+    def forward(self, x: torch.Tensor, x_mask: torch.Tensor) -> torch.Tensor:
+        hidden = torch.relu(self.conv_1(F.pad(x * x_mask, self.padding)))
+        hidden = self.drop(hidden)
+        return self.conv_2(F.pad(hidden * x_mask, self.padding)) * x_mask
+
+
+class Encoder(nn.Module):
+    """Post-norm transformer; with gin_channels > 0 the speaker joins before cond_layer_idx."""
+
+    def __init__(
+        self,
+        hidden_channels: int,
+        filter_channels: int,
+        n_heads: int,
+        n_layers: int,
+        kernel_size: int = 1,
+        p_dropout: float = 0.0,
+        gin_channels: int = 0,
+        cond_layer_idx: int = 2,
+    ) -> None:
+        super().__init__()
+        self.n_layers = n_layers
+        # VITS2 adds the speaker at the third block; without a speaker input no layer does.
+        self.cond_layer_idx = cond_layer_idx if gin_channels > 0 else n_layers
+        if gin_channels > 0:
+            if not 0 <= cond_layer_idx < n_layers:
+                raise ValueError(f"cond_layer_idx {cond_layer_idx} must be < n_layers {n_layers}")
+            self.spk_emb_linear = nn.Linear(gin_channels, hidden_channels)
+        self.drop = nn.Dropout(p_dropout)
+        self.attn_layers = nn.ModuleList(
+            MultiHeadAttention(hidden_channels, n_heads, p_dropout) for _ in range(n_layers)
+        )
+        self.norm_layers_1 = nn.ModuleList(LayerNorm(hidden_channels) for _ in range(n_layers))
+        self.ffn_layers = nn.ModuleList(
+            FFN(hidden_channels, filter_channels, kernel_size, p_dropout) for _ in range(n_layers)
+        )
+        self.norm_layers_2 = nn.ModuleList(LayerNorm(hidden_channels) for _ in range(n_layers))
+
+    def forward(
+        self, x: torch.Tensor, x_mask: torch.Tensor, g: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """x [b, h, t], x_mask [b, 1, t], g [b, gin, 1] -> [b, h, t]."""
+        attn_mask = x_mask.unsqueeze(2) * x_mask.unsqueeze(-1)  # [b, 1, t, t]
+        x = x * x_mask
+        for index in range(self.n_layers):
+            if index == self.cond_layer_idx and g is not None:
+                speaker = self.spk_emb_linear(g.transpose(1, 2)).transpose(1, 2)  # [b, h, 1]
+                x = (x + speaker) * x_mask
+            attended = self.drop(self.attn_layers[index](x, attn_mask))
+            x = self.norm_layers_1[index](x + attended)
+            transformed = self.drop(self.ffn_layers[index](x, x_mask))
+            x = self.norm_layers_2[index](x + transformed)
+        return x * x_mask

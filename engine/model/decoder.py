@@ -1,0 +1,70 @@
+"""HiFi-GAN decoder of 2.2 (`dec`): latent frames [b, inter, t] -> waveform [b, 1, t * hop]."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from engine.model.commons import LRELU_SLOPE
+from engine.model.modules import ResBlock1, ResBlock2
+from engine.model.weight_norm import WeightNormConvTranspose1d
+
+
+class HifiGanDecoder(nn.Module):
+    """Upsampling transposed convolutions, each followed by the average of parallel res-blocks."""
+
+    def __init__(
+        self,
+        initial_channel: int,
+        resblock: str,
+        resblock_kernel_sizes: Sequence[int],
+        resblock_dilation_sizes: Sequence[Sequence[int]],
+        upsample_rates: Sequence[int],
+        upsample_initial_channel: int,
+        upsample_kernel_sizes: Sequence[int],
+        gin_channels: int = 0,
+    ) -> None:
+        super().__init__()
+        self.num_kernels = len(resblock_kernel_sizes)
+        self.hop_length = math.prod(upsample_rates)
+        self.conv_pre = nn.Conv1d(initial_channel, upsample_initial_channel, 7, 1, padding=3)
+        block_class = ResBlock1 if resblock == "1" else ResBlock2
+        # 2.2 calls init_weights after weight_norm, which only touches a recomputed tensor,
+        # so its layers keep PyTorch's default init; so do ours.
+        self.ups = nn.ModuleList()
+        self.resblocks = nn.ModuleList()
+        channels = upsample_initial_channel
+        for rate, kernel in zip(upsample_rates, upsample_kernel_sizes, strict=True):
+            self.ups.append(
+                WeightNormConvTranspose1d(
+                    channels, channels // 2, kernel, rate, padding=(kernel - rate) // 2
+                )
+            )
+            channels //= 2
+            for block_kernel, dilations in zip(
+                resblock_kernel_sizes, resblock_dilation_sizes, strict=True
+            ):
+                self.resblocks.append(block_class(channels, block_kernel, tuple(dilations)))
+        self.conv_post = nn.Conv1d(channels, 1, 7, 1, padding=3, bias=False)
+        if gin_channels > 0:
+            self.cond = nn.Conv1d(gin_channels, upsample_initial_channel, 1)
+
+    def forward(self, x: Tensor, g: Tensor | None = None) -> Tensor:
+        """x [b, inter, t], g [b, gin, 1] -> audio in [-1, 1], [b, 1, t * hop_length]."""
+        x = self.conv_pre(x)
+        if g is not None:
+            x = x + self.cond(g)
+        for stage, upsample in enumerate(self.ups):
+            x = upsample(F.leaky_relu(x, LRELU_SLOPE))
+            blocks = self.resblocks[stage * self.num_kernels : (stage + 1) * self.num_kernels]
+            summed = blocks[0](x)
+            for block in blocks[1:]:
+                summed.add_(block(x))  # fresh tensors: in place saves audio-rate allocations
+            x = summed.div_(self.num_kernels)
+        # The final activation uses PyTorch's default slope (0.01), as in 2.2.
+        x = self.conv_post(F.leaky_relu_(x))
+        return torch.tanh_(x)
