@@ -230,6 +230,52 @@ class SynthesizerTrn(nn.Module):
         `y` is accepted for signature compatibility; 2.2 reads it only without speaker embeddings.
         """
         del y
+        z, g, (attn, y_mask, z_p, m_p, logs_p) = self._infer_latent(
+            x, x_lengths, sid, tone, language, bert, ja_bert, en_bert, emo,
+            noise_scale, length_scale, noise_scale_w, sdp_ratio,
+        )  # fmt: skip
+        audio = self.dec((z * y_mask)[:, :, :max_len], g=g)
+        return InferenceOutput(audio, attn, y_mask, (z, z_p, m_p, logs_p))
+
+    def infer_latent(
+        self,
+        x: Tensor,
+        x_lengths: Tensor,
+        sid: Tensor,
+        tone: Tensor,
+        language: Tensor,
+        bert: Tensor,
+        ja_bert: Tensor,
+        en_bert: Tensor,
+        emo: Tensor,
+        noise_scale: float = 0.667,
+        length_scale: float = 1.0,
+        noise_scale_w: float = 0.8,
+        sdp_ratio: float = 0.0,
+    ) -> tuple[Tensor, Tensor]:
+        """infer() up to the decoder: (masked latent z [b, c, t_y], speaker g), for streaming."""
+        z, g, (_, y_mask, *_) = self._infer_latent(
+            x, x_lengths, sid, tone, language, bert, ja_bert, en_bert, emo,
+            noise_scale, length_scale, noise_scale_w, sdp_ratio,
+        )  # fmt: skip
+        return z * y_mask, g
+
+    def _infer_latent(
+        self,
+        x: Tensor,
+        x_lengths: Tensor,
+        sid: Tensor,
+        tone: Tensor,
+        language: Tensor,
+        bert: Tensor,
+        ja_bert: Tensor,
+        en_bert: Tensor,
+        emo: Tensor,
+        noise_scale: float,
+        length_scale: float,
+        noise_scale_w: float,
+        sdp_ratio: float,
+    ) -> tuple[Tensor, Tensor | None, tuple[Tensor, ...]]:
         g = self.speaker_embedding(sid)
         hidden, m_p, logs_p, x_mask, _ = self.enc_p(
             x, x_lengths, tone, language, bert, ja_bert, en_bert, emo, g=g
@@ -246,8 +292,7 @@ class SynthesizerTrn(nn.Module):
         logs_p = torch.matmul(frames_by_token, logs_p.transpose(1, 2)).transpose(1, 2)
         z_p = m_p + torch.randn_like(m_p) * torch.exp(logs_p) * noise_scale
         z = self.flow.inverse(z_p, y_mask, g=g)
-        audio = self.dec((z * y_mask)[:, :, :max_len], g=g)
-        return InferenceOutput(audio, attn, y_mask, (z, z_p, m_p, logs_p))
+        return z, g, (attn, y_mask, z_p, m_p, logs_p)
 
     def predict_log_durations(
         self, hidden: Tensor, x_mask: Tensor, g: Tensor, sdp_ratio: float, noise_scale_w: float
