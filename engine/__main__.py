@@ -9,9 +9,11 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 
 from engine.constants import AUTO_LANGUAGE
-from engine.errors import SonareError
+from engine.errors import ConfigError, SonareError
+from engine.features import FeatureConfig
 from engine.text import SYMBOLS, phonemize
 
 
@@ -38,6 +40,105 @@ def _phonemize_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _feature_config(args: argparse.Namespace) -> FeatureConfig:
+    overrides = {
+        "bert_models": {
+            code: path
+            for code, path in (("ZH", args.bert_zh), ("JP", args.bert_jp), ("EN", args.bert_en))
+            if path
+        }
+        or None,
+        "clap_model": args.clap,
+        "device": args.device,
+    }
+    if args.features:
+        return FeatureConfig.from_file(args.features, **overrides)
+    return FeatureConfig(**{key: value for key, value in overrides.items() if value is not None})
+
+
+def _synthesize_command(args: argparse.Namespace) -> int:
+    from engine.audio import save_wav
+    from engine.synthesis import SynthesisParams, Voice
+
+    voice = Voice.load(args.model, _feature_config(args), checkpoint=args.checkpoint)
+    if args.list_speakers:
+        print("\n".join(voice.speakers))
+        return 0
+    if not args.text or not args.out:
+        raise ConfigError("--text and --out are required (or use --list-speakers).")
+    params = SynthesisParams(
+        speaker=args.speaker,
+        language=args.language,
+        sdp_ratio=args.sdp_ratio,
+        noise_scale=args.noise_scale,
+        noise_scale_w=args.noise_scale_w,
+        length_scale=args.length_scale,
+        emotion=args.emotion,
+        pause_s=args.pause,
+        seed=args.seed,
+    )
+    rate, audio = voice.synthesize(args.text, params)
+    save_wav(args.out, audio, rate)
+    print(f"wrote {args.out} ({len(audio) / rate:.2f} s at {rate} Hz)", file=sys.stderr)
+    return 0
+
+
+def _convert_command(args: argparse.Namespace) -> int:
+    from engine.model import convert_ours_to_upstream, convert_upstream_to_ours
+
+    if args.to == "ours":
+        if not args.checkpoint:
+            raise ConfigError("--checkpoint G_<step>.pth is required with --to ours.")
+        convert_upstream_to_ours(args.source, args.checkpoint, args.out)
+        print(f"wrote Sonare checkpoint folder {args.out}", file=sys.stderr)
+    else:
+        out = Path(args.out)
+        convert_ours_to_upstream(args.source, out / "config.json", out / "G_0.pth")
+        print(f"wrote {out / 'config.json'} and {out / 'G_0.pth'}", file=sys.stderr)
+    return 0
+
+
+def _add_feature_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("feature models (Hub ids or local folders)")
+    group.add_argument("--features", help="JSON file like configs/features.json")
+    group.add_argument("--bert-zh", help="Chinese BERT")
+    group.add_argument("--bert-jp", help="Japanese BERT")
+    group.add_argument("--bert-en", help="English BERT")
+    group.add_argument("--clap", help="CLAP emotion model")
+    group.add_argument("--device", help="cpu, cuda, cuda:1, mps")
+
+
+def _add_synthesize_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("synthesize", help="speak text with a voice into a WAV file")
+    parser.add_argument("--model", required=True, help="voice folder (Sonare or 2.2 layout)")
+    parser.add_argument("--checkpoint", help="G_<step>.pth to use in a 2.2 folder (default latest)")
+    parser.add_argument("--text")
+    parser.add_argument("--out", help="output .wav path")
+    parser.add_argument("--speaker", help="speaker name (default: the first)")
+    parser.add_argument("--list-speakers", action="store_true", help="print speakers and exit")
+    parser.add_argument("--language", default=AUTO_LANGUAGE, help="auto, ZH, JP or EN")
+    parser.add_argument("--sdp-ratio", type=float, default=0.2)
+    parser.add_argument("--noise-scale", type=float, default=0.6)
+    parser.add_argument("--noise-scale-w", type=float, default=0.8)
+    parser.add_argument("--length-scale", type=float, default=1.0, help=">1 speaks slower")
+    parser.add_argument("--emotion", help="CLAP text prompt, e.g. 'Happy'")
+    parser.add_argument("--pause", type=float, default=0.3, help="seconds between sentences")
+    parser.add_argument("--seed", type=int)
+    _add_feature_options(parser)
+    parser.set_defaults(handler=_synthesize_command)
+
+
+def _add_convert_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "convert", help="2.2 config.json + G_*.pth <-> Sonare checkpoint folder"
+    )
+    parser.add_argument("source", help="2.2 config.json (--to ours) or a Sonare folder (--to 2.2)")
+    parser.add_argument("--checkpoint", help="the 2.2 G_<step>.pth (with --to ours)")
+    parser.add_argument("--to", choices=["ours", "2.2"], required=True)
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.set_defaults(handler=_convert_command)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse tree of every command."""
     parser = argparse.ArgumentParser(prog="python -m engine", description=__doc__)
@@ -49,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     phonemize_parser.add_argument("--language", default=AUTO_LANGUAGE, help="auto, ZH, JP or EN")
     phonemize_parser.add_argument("--no-blank", action="store_true", help="skip add_blank")
     phonemize_parser.set_defaults(handler=_phonemize_command)
+    _add_synthesize_parser(commands)
+    _add_convert_parser(commands)
     return parser
 
 

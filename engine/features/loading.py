@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -51,6 +52,23 @@ class FeatureConfig:
             self.cache_dir = str(self.cache_dir)
         if self.lru_size < 0:
             raise ConfigError(f"lru_size must be 0 (no cache) or more, got {self.lru_size}.")
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], **overrides: Any) -> FeatureConfig:
+        """Read a JSON file like configs/features.json; keyword overrides win over the file."""
+        path = Path(path)
+        try:
+            values = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"Feature config not found: {path}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ConfigError(f"{path} is not valid JSON: {error}") from error
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"{path}: unknown keys {unknown}; valid keys: {sorted(known)}.")
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        return cls(**values)
 
 
 def _require_source(source: str | os.PathLike[str], name: str) -> str:

@@ -1,0 +1,71 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import soundfile as sf
+
+from engine.__main__ import main
+from tests.fixtures.tiny_voice import build_tiny_voice
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _feature_args(tiny_bert_dirs, tiny_clap_dir) -> list[str]:
+    return [
+        "--bert-zh", str(tiny_bert_dirs["ZH"]),
+        "--bert-jp", str(tiny_bert_dirs["JP"]),
+        "--bert-en", str(tiny_bert_dirs["EN"]),
+        "--clap", str(tiny_clap_dir),
+    ]  # fmt: skip
+
+
+def test_phonemize_prints_json() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "engine", "phonemize", "Hello world.", "--language", "EN"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    output = json.loads(result.stdout)
+    assert output["segments"][0]["phones"][:3] == ["_", "hh", "ah"]
+    assert output["phones"][:4] == ["_", "_", "_", "hh"]  # blank, pad, blank, first phone
+
+
+def test_synthesize_writes_a_wav_and_lists_speakers(
+    tmp_path, tiny_bert_dirs, tiny_clap_dir, capsys
+) -> None:
+    model = build_tiny_voice(tmp_path / "voice")
+    features = _feature_args(tiny_bert_dirs, tiny_clap_dir)
+    assert main(["synthesize", "--model", str(model), "--list-speakers", *features]) == 0
+    assert capsys.readouterr().out.split() == ["alice", "bob"]
+    out = tmp_path / "out.wav"
+    args = ["synthesize", "--model", str(model), "--text", "Hello world.", "--speaker", "bob"]
+    assert main([*args, "--out", str(out), "--seed", "1", *features]) == 0
+    info = sf.info(out)
+    assert info.samplerate == 44100 and info.frames > 0
+
+
+def test_synthesize_errors_are_one_line_and_exit_2(
+    tmp_path, tiny_bert_dirs, tiny_clap_dir, capsys
+) -> None:
+    model = build_tiny_voice(tmp_path / "voice")
+    features = _feature_args(tiny_bert_dirs, tiny_clap_dir)
+    out = str(tmp_path / "x.wav")
+    args = ["synthesize", "--model", str(model), "--text", "Hi.", "--out", out, *features]
+    assert main([*args, "--speaker", "carol"]) == 2
+    assert "alice, bob" in capsys.readouterr().err
+    assert main([*args, "--length-scale", "0"]) == 2
+    assert "length_scale" in capsys.readouterr().err
+    assert main(["synthesize", "--model", str(tmp_path / "missing"), "--list-speakers"]) == 2
+    assert "Voice folder not found" in capsys.readouterr().err
+
+
+def test_convert_round_trip(tmp_path) -> None:
+    ours = build_tiny_voice(tmp_path / "ours")
+    assert main(["convert", str(ours), "--to", "2.2", "--out", str(tmp_path / "up")]) == 0
+    up = tmp_path / "up"
+    assert (up / "config.json").is_file() and (up / "G_0.pth").is_file()
+    back = tmp_path / "back"
+    args = ["convert", str(up / "config.json"), "--checkpoint", str(up / "G_0.pth")]
+    assert main([*args, "--to", "ours", "--out", str(back)]) == 0
+    assert (back / "model.safetensors").read_bytes() == (ours / "model.safetensors").read_bytes()
