@@ -1,7 +1,18 @@
 """Sonare engine: data preparation, training, synthesis and Hub sync for Bert-VITS2 2.2 voices.
 
-The apps (space_app.py, bot/) use only what is exported here and from engine's subpackages.
+The apps (space_app.py, bot/) use only what is exported here and from engine's subpackages:
+
+    from engine import Voice, SynthesisParams
+    voice = Voice.load("models/my-voice")
+    sample_rate, audio = voice.synthesize("Hello!", SynthesisParams(speaker="me"))
+
+Heavy parts (torch, the model) are imported on first use, so `import engine` stays quick.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from engine.constants import AUTO_LANGUAGE, SAMPLE_RATE, Language
 from engine.errors import (
@@ -13,17 +24,41 @@ from engine.errors import (
 )
 from engine.text import CleanedText, PhoneSequence, clean_text, phonemize
 
+if TYPE_CHECKING:
+    from engine.features import BertFeaturizer, ClapEmbedder, FeatureConfig
+    from engine.synthesis import SynthesisParams, Voice
+
+_LAZY = {
+    "BertFeaturizer": "engine.features",
+    "ClapEmbedder": "engine.features",
+    "FeatureConfig": "engine.features",
+    "SynthesisParams": "engine.synthesis",
+    "Voice": "engine.synthesis",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'engine' has no attribute {name!r}")
+
+
 __all__ = [
     "AUTO_LANGUAGE",
     "SAMPLE_RATE",
     "AudioError",
+    "BertFeaturizer",
+    "ClapEmbedder",
     "CleanedText",
     "ConfigError",
+    "FeatureConfig",
     "Language",
     "ModelNotFoundError",
     "PhoneSequence",
     "SonareError",
+    "SynthesisParams",
     "TextError",
+    "Voice",
     "clean_text",
     "phonemize",
 ]
