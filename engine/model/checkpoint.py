@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save
 
 from engine.constants import Language
 from engine.errors import ConfigError, ModelNotFoundError
@@ -160,7 +160,9 @@ def read_checkpoint_weights(directory: str | Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise ModelNotFoundError(f"No {WEIGHTS_FILE} in checkpoint folder {directory}")
     try:
-        return load_file(path, device="cpu")
+        # One tensor at a time, each in its own (aligned) allocation: never the file twice in RAM.
+        with safe_open(path, framework="pt", device="cpu") as weights:
+            return {key: weights.get_tensor(key).clone() for key in weights.keys()}  # noqa: SIM118
     except (SafetensorError, OSError) as error:
         raise CheckpointFormatError(f"Cannot read {path}: {error}") from error
 
@@ -170,8 +172,11 @@ def load_generator(
 ) -> SynthesizerTrn:
     """A checkpoint folder's generator, loaded strictly; for_inference: eval, weight norm folded."""
     config = read_checkpoint_config(directory)
-    generator = SynthesizerTrn(config.model)
-    load_state_dict_strictly(generator, read_checkpoint_weights(directory), str(directory))
+    with torch.device("meta"):  # no random init: the file's tensors become the weights
+        generator = SynthesizerTrn(config.model)
+    load_state_dict_strictly(
+        generator, read_checkpoint_weights(directory), str(directory), assign=True
+    )
     if for_inference:
         generator.prepare_for_inference()
     return generator.to(device)

@@ -68,12 +68,46 @@ def adapt_legacy_shapes(
     return adapted
 
 
-def load_state_dict_strictly(module: nn.Module, state_dict: Mapping[str, Any], source: str) -> None:
-    """Load every key with its exact shape, or raise CheckpointMismatchError listing differences."""
+# Non-persistent buffers (not in any checkpoint) whose value is a known constant zero:
+# vector-quantize-pytorch's `zero`. A module built on the meta device needs them made real.
+_ZERO_BUFFERS = frozenset({"zero"})
+
+
+def _materialize_constant_buffers(module: nn.Module, source: str) -> None:
+    for owner in module.modules():
+        for name, buffer in list(owner.named_buffers(recurse=False)):
+            if buffer is not None and buffer.is_meta:
+                if name not in _ZERO_BUFFERS:
+                    raise CheckpointFormatError(f"{source}: buffer {name!r} was left unloaded")
+                owner.register_buffer(name, torch.zeros(buffer.shape), persistent=False)
+    meta = [name for name, parameter in module.named_parameters() if parameter.is_meta]
+    if meta:
+        raise CheckpointFormatError(f"{source}: parameters left unloaded: {meta[:10]}")
+
+
+def _as_float32(state_dict: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    """Floating tensors as float32 (a half-precision checkpoint still runs in fp32)."""
+    return {
+        key: value.float() if value.is_floating_point() else value
+        for key, value in state_dict.items()
+    }
+
+
+def load_state_dict_strictly(
+    module: nn.Module, state_dict: Mapping[str, Any], source: str, assign: bool = False
+) -> None:
+    """Load every key with its exact shape, or raise CheckpointMismatchError listing differences.
+
+    assign=True makes the given tensors (as float32) the module's own instead of copying them in:
+    for a module built on the meta device, so no random init runs and no second set is allocated.
+    The tensors must be the caller's own allocations (not views into a file buffer).
+    """
     expected = module.state_dict()
     non_tensors = sorted(key for key, value in state_dict.items() if not torch.is_tensor(value))
     if non_tensors:
         raise CheckpointFormatError(f"{source}: entries that are not tensors: {non_tensors[:20]}")
+    if assign:
+        state_dict = _as_float32(state_dict)
     state_dict = adapt_legacy_shapes(state_dict, expected)
     missing = sorted(set(expected) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(expected))
@@ -84,5 +118,7 @@ def load_state_dict_strictly(module: nn.Module, state_dict: Mapping[str, Any], s
     )
     if missing or unexpected or mismatched:
         raise CheckpointMismatchError(source, missing, unexpected, mismatched)
-    module.load_state_dict(state_dict, strict=True)
+    module.load_state_dict(state_dict, strict=True, assign=assign)
+    if assign:
+        _materialize_constant_buffers(module, source)
     logger.debug("Loaded %d tensors from %s", len(state_dict), source)

@@ -123,10 +123,15 @@ def build_duration_discriminator(config: ModelConfig) -> DurationDiscriminator:
     )
 
 
-def load_upstream_weights(module: nn.Module, checkpoint_path: str | Path) -> UpstreamCheckpoint:
-    """Load a 2.2 .pth into a module in training form, strictly; returns the checkpoint record."""
+def load_upstream_weights(
+    module: nn.Module, checkpoint_path: str | Path, assign: bool = False
+) -> UpstreamCheckpoint:
+    """Load a 2.2 .pth into a module in training form, strictly; returns the checkpoint record.
+
+    assign=True for a module built on the meta device (see load_state_dict_strictly).
+    """
     checkpoint = read_upstream_checkpoint(checkpoint_path)
-    load_state_dict_strictly(module, checkpoint.state_dict, str(checkpoint_path))
+    load_state_dict_strictly(module, checkpoint.state_dict, str(checkpoint_path), assign=assign)
     logger.info("Loaded %s (iteration %d)", checkpoint_path, checkpoint.iteration)
     return checkpoint
 
@@ -134,8 +139,9 @@ def load_upstream_weights(module: nn.Module, checkpoint_path: str | Path) -> Ups
 def load_upstream_generator(config_path: str | Path, checkpoint_path: str | Path) -> SynthesizerTrn:
     """A 2.2 generator from config.json + G_*.pth, loaded strictly; eval, weight norm folded."""
     config = read_upstream_config(config_path)
-    generator = build_generator(config.model)
-    load_upstream_weights(generator, checkpoint_path)
+    with torch.device("meta"):  # no random init: the checkpoint's tensors become the weights
+        generator = build_generator(config.model)
+    load_upstream_weights(generator, checkpoint_path, assign=True)
     return generator.prepare_for_inference()
 
 
