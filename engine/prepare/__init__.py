@@ -1,0 +1,86 @@
+"""Data preparation: from long recordings to a training-ready Bert-VITS2 2.2 dataset.
+
+    from engine.prepare import PrepareConfig, prepare_dataset
+    summary = prepare_dataset("data/alice", "alice", ["take1.mp3"], PrepareConfig())
+
+Names load on first use, so importing the package stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.prepare.asr import AsrConfig, Transcript, load_transcriber
+    from engine.prepare.ingest import IngestedAudio, ingest_recording
+    from engine.prepare.labels import (
+        CleanedLine,
+        LabelLine,
+        read_cleaned_list,
+        read_labels,
+        write_cleaned_list,
+        write_labels,
+    )
+    from engine.prepare.layout import DatasetLayout
+    from engine.prepare.pipeline import (
+        STAGES,
+        PrepareConfig,
+        PrepareSummary,
+        parse_stages,
+        prepare_dataset,
+    )
+    from engine.prepare.slicing import SliceConfig, SliceInfo, slice_recording
+
+_LAZY = {
+    "AsrConfig": "engine.prepare.asr",
+    "Transcript": "engine.prepare.asr",
+    "load_transcriber": "engine.prepare.asr",
+    "IngestedAudio": "engine.prepare.ingest",
+    "ingest_recording": "engine.prepare.ingest",
+    "CleanedLine": "engine.prepare.labels",
+    "LabelLine": "engine.prepare.labels",
+    "read_cleaned_list": "engine.prepare.labels",
+    "read_labels": "engine.prepare.labels",
+    "write_cleaned_list": "engine.prepare.labels",
+    "write_labels": "engine.prepare.labels",
+    "DatasetLayout": "engine.prepare.layout",
+    "STAGES": "engine.prepare.pipeline",
+    "PrepareConfig": "engine.prepare.pipeline",
+    "PrepareSummary": "engine.prepare.pipeline",
+    "parse_stages": "engine.prepare.pipeline",
+    "prepare_dataset": "engine.prepare.pipeline",
+    "SliceConfig": "engine.prepare.slicing",
+    "SliceInfo": "engine.prepare.slicing",
+    "slice_recording": "engine.prepare.slicing",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'engine.prepare' has no attribute {name!r}")
+
+
+__all__ = [
+    "AsrConfig",
+    "CleanedLine",
+    "DatasetLayout",
+    "IngestedAudio",
+    "LabelLine",
+    "PrepareConfig",
+    "PrepareSummary",
+    "STAGES",
+    "SliceConfig",
+    "SliceInfo",
+    "Transcript",
+    "ingest_recording",
+    "load_transcriber",
+    "parse_stages",
+    "prepare_dataset",
+    "read_cleaned_list",
+    "read_labels",
+    "slice_recording",
+    "write_cleaned_list",
+    "write_labels",
+]
