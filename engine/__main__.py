@@ -10,6 +10,7 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from engine.constants import AUTO_LANGUAGE
 from engine.errors import ConfigError, SonareError
@@ -98,6 +99,81 @@ def _convert_command(args: argparse.Namespace) -> int:
     return 0
 
 
+class _TqdmProgress:
+    """A progress callback drawing one tqdm bar (counts and ETA) per stage on stderr."""
+
+    def __init__(self) -> None:
+        self._bars: dict[str, Any] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        bar = self._bars.get(stage)
+        if bar is None:
+            bar = self._bars[stage] = tqdm(total=total, desc=stage, unit="item", file=sys.stderr)
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+        if done >= total:
+            bar.close()
+
+    def close(self) -> None:
+        """Close bars a failed stage left open."""
+        for bar in self._bars.values():
+            bar.close()
+
+
+def _prepare_config(args: argparse.Namespace) -> Any:
+    from engine.prepare import AsrConfig, PrepareConfig
+
+    model = {"model": args.whisper} if args.whisper else {}
+    asr = AsrConfig(backend=args.asr, **model)
+    return PrepareConfig(
+        stages=tuple(args.stages),
+        asr=asr,
+        language=args.language,
+        val_per_speaker=args.val_per_speaker,
+        normalize_loudness=args.loudness is not None,
+        loudness_target_db=args.loudness if args.loudness is not None else -23.0,
+        device=args.device,
+        features=_feature_config(args),
+        batch_size=args.batch_size,
+    )
+
+
+def _print_summary(summary: Any) -> None:
+    for stage, report in summary.stages.items():
+        print(
+            f"{stage:>10}: {report['kept']} kept ({report['made']} made, "
+            f"{report['up_to_date']} up to date), {report['dropped']} dropped",
+            file=sys.stderr,
+        )
+        for drop in report["dropped_items"]:
+            print(f"{'':>12}- {drop['item']}: {drop['reason']}", file=sys.stderr)
+    for speaker, seconds in summary.speaker_duration_s.items():
+        print(f"speaker {speaker}: {seconds / 60:.1f} min", file=sys.stderr)
+    for flag in summary.suspicious:
+        print(f"check {flag['path']}: {'; '.join(flag['reasons'])}", file=sys.stderr)
+    print(f"train.list: {summary.train_count}, val.list: {summary.val_count}", file=sys.stderr)
+
+
+def _prepare_command(args: argparse.Namespace) -> int:
+    from engine.prepare import prepare_dataset
+
+    progress = _TqdmProgress()
+    try:
+        summary = prepare_dataset(
+            args.dataset, args.speaker, args.audio or [], _prepare_config(args), progress
+        )
+    finally:
+        progress.close()
+    if args.json:
+        print(summary.to_json())
+    else:
+        _print_summary(summary)
+    return 0
+
+
 def _add_feature_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("feature models (Hub ids or local folders)")
     group.add_argument("--features", help="JSON file like configs/features.json")
@@ -139,6 +215,37 @@ def _add_convert_parser(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_convert_command)
 
 
+def _add_prepare_parser(commands: argparse._SubParsersAction) -> None:
+    from engine.prepare.pipeline import STAGES
+
+    parser = commands.add_parser(
+        "prepare", help="recordings -> a training-ready dataset (resumable; see README Datasets)"
+    )
+    parser.add_argument("dataset", help="dataset folder, e.g. data/alice")
+    parser.add_argument("--speaker", help="speaker of the --audio recordings")
+    parser.add_argument("--audio", nargs="+", metavar="FILE", help="recordings to add")
+    parser.add_argument(
+        "--stages",
+        nargs="+",
+        default=list(STAGES),
+        metavar="STAGE",
+        help=f"subset of {', '.join(STAGES)} (space or comma separated; default all)",
+    )
+    parser.add_argument(
+        "--asr", choices=["openai-whisper", "faster-whisper"], default="faster-whisper"
+    )
+    parser.add_argument("--whisper", help="Whisper model name or local path (default small)")
+    parser.add_argument("--language", default=AUTO_LANGUAGE, help="auto, ZH, JP or EN")
+    parser.add_argument("--val-per-speaker", type=int, default=4, help="validation lines each")
+    parser.add_argument(
+        "--loudness", type=float, metavar="DBFS", help="normalise each utterance to this level"
+    )
+    parser.add_argument("--batch-size", type=int, default=8, help="BERT batch size")
+    parser.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    _add_feature_options(parser)
+    parser.set_defaults(handler=_prepare_command)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse tree of every command."""
     parser = argparse.ArgumentParser(prog="python -m engine", description=__doc__)
@@ -152,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     phonemize_parser.set_defaults(handler=_phonemize_command)
     _add_synthesize_parser(commands)
     _add_convert_parser(commands)
+    _add_prepare_parser(commands)
     return parser
 
 

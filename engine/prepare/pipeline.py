@@ -1,0 +1,235 @@
+"""prepare_dataset: recordings -> a training-ready 2.2 dataset, as one resumable pipeline.
+
+    from engine.prepare import PrepareConfig, prepare_dataset
+    summary = prepare_dataset("data/alice", "alice", ["take1.mp3"], PrepareConfig())
+
+Stages run in order: ingest, slice, transcribe, (review esd.list), resample, text, bert, clap.
+Each redoes only items whose inputs changed or whose outputs are missing (see manifest.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.constants import AUTO_LANGUAGE, Language
+from engine.errors import ConfigError
+from engine.features import FeatureConfig
+from engine.prepare.layout import DatasetLayout, check_speaker_name
+from engine.prepare.manifest import Manifest
+from engine.prepare.stages import (
+    ProgressCallback,
+    StageContext,
+    dataset_slices,
+    ingest,
+    slice_recordings,
+    transcribe,
+)
+from engine.prepare.utterance_stages import (
+    bert_features,
+    clap_features,
+    clean_texts,
+    prune_lists,
+    resample,
+    review_labels,
+    speaker_durations,
+)
+
+if TYPE_CHECKING:
+    from engine.features import BertFeaturizer, ClapEmbedder
+    from engine.prepare.asr import AsrConfig, Transcriber
+    from engine.prepare.slicing import SliceConfig
+
+logger = logging.getLogger(__name__)
+
+STAGES = ("ingest", "slice", "transcribe", "resample", "text", "bert", "clap")
+# Stages that read esd.list: the review step (stage 4) runs before them.
+LABEL_STAGES = frozenset({"resample", "text"})
+
+
+def _default_slice_config() -> SliceConfig:
+    from engine.prepare.slicing import SliceConfig
+
+    return SliceConfig()
+
+
+def _default_asr_config() -> AsrConfig:
+    from engine.prepare.asr import AsrConfig
+
+    return AsrConfig()
+
+
+@dataclass
+class PrepareConfig:
+    """Settings of one prepare run; validated when built.
+
+    `language` is the spoken language for transcription ("auto" detects it per slice);
+    `device`, when set, overrides the device of the feature models and of Whisper.
+    """
+
+    stages: tuple[str, ...] = STAGES
+    slicing: SliceConfig = field(default_factory=_default_slice_config)
+    asr: AsrConfig = field(default_factory=_default_asr_config)
+    language: str = AUTO_LANGUAGE
+    val_per_speaker: int = 4
+    normalize_loudness: bool = False
+    loudness_target_db: float = -23.0
+    device: str | None = None
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    batch_size: int = 8
+
+    def __post_init__(self) -> None:
+        self.stages = parse_stages(self.stages)
+        self.language = _parse_language(self.language)
+        if self.val_per_speaker < 0:
+            raise ConfigError(f"val_per_speaker must be 0 or more, got {self.val_per_speaker}.")
+        if not -70.0 <= self.loudness_target_db <= 0.0:
+            raise ConfigError(
+                f"loudness_target_db must be in [-70, 0] dBFS, got {self.loudness_target_db}."
+            )
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1, got {self.batch_size}.")
+        self.asr = dataclasses.replace(self.asr, language=self.language)
+        if self.device is not None:
+            self.features = dataclasses.replace(self.features, device=self.device)
+            self.asr = dataclasses.replace(self.asr, device=self.device)
+
+
+def parse_stages(stages: Sequence[str] | str) -> tuple[str, ...]:
+    """'ingest,slice' or ['text', 'bert'] -> those stages in pipeline order; ConfigError if bad."""
+    names = stages.split(",") if isinstance(stages, str) else list(stages)
+    names = [name.strip().lower() for part in names for name in str(part).split(",")]
+    names = [name for name in names if name]
+    unknown = sorted(set(names) - set(STAGES))
+    if unknown:
+        raise ConfigError(f"Unknown stage(s) {unknown}; choose from {', '.join(STAGES)}.")
+    if not names:
+        raise ConfigError(f"No stages selected; choose from {', '.join(STAGES)}.")
+    return tuple(stage for stage in STAGES if stage in names)
+
+
+def _parse_language(value: str) -> str:
+    if str(value).strip().lower() == AUTO_LANGUAGE:
+        return AUTO_LANGUAGE
+    try:
+        return Language.parse(value).value
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+
+
+@dataclass
+class PrepareSummary:
+    """What a run did: per-stage counts and drops, the dataset's slices, durations, flags."""
+
+    root: Path
+    stages: dict[str, dict[str, Any]]
+    slices: list[dict[str, Any]]
+    speaker_duration_s: dict[str, float]
+    suspicious: list[dict[str, Any]]
+    train_count: int
+    val_count: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        values = dataclasses.asdict(self)
+        values["root"] = str(self.root)
+        return values
+
+    def to_json(self) -> str:
+        """One JSON object (UTF-8 text kept readable)."""
+        return json.dumps(self.to_dict(), ensure_ascii=False)
+
+    def dropped_count(self) -> int:
+        """Items dropped over all stages."""
+        return sum(report["dropped"] for report in self.stages.values())
+
+
+def prepare_dataset(
+    root: str | os.PathLike[str],
+    speaker: str | None = None,
+    audio_files: Sequence[str | os.PathLike[str]] = (),
+    config: PrepareConfig | None = None,
+    progress: ProgressCallback | None = None,
+    *,
+    featurizer: BertFeaturizer | None = None,
+    clap_embedder: ClapEmbedder | None = None,
+    transcriber: Transcriber | None = None,
+) -> PrepareSummary:
+    """Run the selected stages on the dataset folder `root` and return what they did.
+
+    `audio_files` are new recordings of `speaker`; labelled data already in `root` (an esd.list,
+    also a 2.2 one) is processed without them. Models may be passed in to share them (a Space).
+    """
+    config = config if config is not None else PrepareConfig()
+    if audio_files and speaker is None:
+        raise ConfigError("Recordings were given without a speaker name.")
+    if speaker is not None:
+        speaker = check_speaker_name(speaker)
+    layout = DatasetLayout(Path(root))
+    layout.root.mkdir(parents=True, exist_ok=True)
+    context = StageContext(
+        layout, config, Manifest.load(layout.manifest_json), progress, featurizer, clap_embedder
+    )
+    _run_stages(context, speaker, [Path(path) for path in audio_files], transcriber)
+    return _summarize(context)
+
+
+def _run_stages(
+    context: StageContext, speaker: str | None, audio_files: list[Path], transcriber: Any
+) -> None:
+    stages = context.config.stages
+    try:
+        if "ingest" in stages and audio_files:
+            ingest(context, speaker or "", audio_files)
+        if "slice" in stages:
+            slice_recordings(context)
+        if "transcribe" in stages:
+            transcribe(context, transcriber)
+        if LABEL_STAGES & set(stages):
+            utterances = review_labels(context)
+            if "resample" in stages:
+                resample(context, utterances)
+            if "text" in stages:
+                clean_texts(context, utterances)
+        if "bert" in stages:
+            bert_features(context)
+        if "clap" in stages:
+            clap_features(context)
+        prune_lists(context, ("bert", "clap"))
+    finally:
+        context.manifest.save()  # what was done before an error is not done again
+
+
+def _summarize(context: StageContext) -> PrepareSummary:
+    layout = context.layout
+    reports = {stage: report.to_dict() for stage, report in context.reports.items()}
+    summary = PrepareSummary(
+        root=layout.root,
+        stages=reports,
+        slices=dataset_slices(context),
+        speaker_duration_s=speaker_durations(layout),
+        suspicious=context.suspicious,
+        train_count=_count_lines(layout.train_list),
+        val_count=_count_lines(layout.val_list),
+    )
+    for stage, report in reports.items():
+        logger.info(
+            "%s: %d kept (%d made), %d dropped",
+            stage,
+            report["kept"],
+            report["made"],
+            report["dropped"],
+        )
+    return summary
+
+
+def _count_lines(path: Path) -> int:
+    if not path.is_file():
+        return 0
+    return sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip())

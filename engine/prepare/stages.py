@@ -1,0 +1,314 @@
+"""The seven prepare stages as functions over a StageContext; pipeline.py runs them in order.
+
+Every stage walks its items, skips those whose manifest record is still fresh, redoes the
+rest and reports kept and dropped items. A bad item is dropped with a reason; the others go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.constants import AUTO_LANGUAGE, Language
+from engine.errors import AudioError, ConfigError, ModelNotFoundError, SonareError
+from engine.prepare.labels import LabelLine, read_labels, write_labels
+from engine.prepare.layout import DatasetLayout
+from engine.prepare.manifest import Manifest, sha256_text
+
+if TYPE_CHECKING:
+    from engine.features import BertFeaturizer, ClapEmbedder
+    from engine.prepare.pipeline import PrepareConfig
+
+logger = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[str, int, int], None]
+# Errors that concern one item; anything else (a missing model, a bad config) stops the run.
+ITEM_ERRORS = (SonareError, OSError, ValueError, RuntimeError)
+FATAL_ERRORS = (ModelNotFoundError, ConfigError)
+
+
+@dataclass
+class StageReport:
+    """Counts of one stage: items ready afterwards (kept), how many were made now, and drops."""
+
+    kept: int = 0
+    made: int = 0
+    dropped: list[dict[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def keep(self, made: bool) -> None:
+        """Count an item that is ready (made now or already up to date)."""
+        self.kept += 1
+        self.made += int(made)
+
+    def drop(self, item: str, reason: str) -> None:
+        """Count a skipped item and log why."""
+        logger.warning("skipped %s: %s", item, reason)
+        self.dropped.append({"item": item, "reason": reason})
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready counts."""
+        return {
+            "kept": self.kept,
+            "made": self.made,
+            "up_to_date": self.kept - self.made,
+            "dropped": len(self.dropped),
+            "dropped_items": self.dropped,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass
+class StageContext:
+    """What every stage needs: the dataset, the config, the manifest and lazily built models."""
+
+    layout: DatasetLayout
+    config: PrepareConfig
+    manifest: Manifest
+    progress: ProgressCallback | None = None
+    featurizer: BertFeaturizer | None = None
+    clap_embedder: ClapEmbedder | None = None
+    reports: dict[str, StageReport] = field(default_factory=dict)
+    suspicious: list[dict[str, Any]] = field(default_factory=list)
+
+    def report(self, stage: str) -> StageReport:
+        """The report of a stage, created on first use."""
+        return self.reports.setdefault(stage, StageReport())
+
+    def tick(self, stage: str, done: int, total: int) -> None:
+        """Tell the progress callback how far a stage is."""
+        if self.progress is not None:
+            self.progress(stage, done, total)
+
+    def bert(self) -> BertFeaturizer:
+        """The BERT featurizer, built on first use."""
+        if self.featurizer is None:
+            from engine.features import BertFeaturizer
+
+            self.featurizer = BertFeaturizer(self.config.features)
+        return self.featurizer
+
+    def clap(self) -> ClapEmbedder:
+        """The CLAP embedder, built on first use."""
+        if self.clap_embedder is None:
+            from engine.features import ClapEmbedder
+
+            self.clap_embedder = ClapEmbedder(self.config.features)
+        return self.clap_embedder
+
+
+def run_items(
+    context: StageContext, stage: str, items: Sequence[Any], work: Callable[[Any], bool]
+) -> None:
+    """Apply `work` (True = made now, False = up to date) to each item, dropping failures."""
+    report = context.report(stage)
+    started = time.perf_counter()
+    context.tick(stage, 0, len(items))
+    for done, item in enumerate(items, start=1):
+        try:
+            report.keep(made=work(item))
+        except FATAL_ERRORS:
+            raise
+        except ITEM_ERRORS as error:
+            report.drop(_item_name(item), str(error) or type(error).__name__)
+        context.tick(stage, done, len(items))
+    context.manifest.save()
+    report.seconds += time.perf_counter() - started
+
+
+def _item_name(item: Any) -> str:
+    for attribute in ("key", "path"):
+        if hasattr(item, attribute):
+            return str(getattr(item, attribute))
+    return str(item)
+
+
+# --- 1. ingest ---------------------------------------------------------------------------------
+
+
+def ingest(context: StageContext, speaker: str, audio_files: Sequence[Path]) -> None:
+    """Decode each recording into raw/<name>.flac, once per distinct file content."""
+    from engine.prepare.ingest import ingest_recording, safe_name
+
+    layout, manifest = context.layout, context.manifest
+
+    def work(source: Path) -> bool:
+        if not source.is_file():
+            raise AudioError(f"Recording not found: {source}")
+        digest = manifest.file_hash(source)
+        input_hash = sha256_text(digest, speaker)
+        if manifest.is_fresh("ingest", digest, input_hash, layout.root):
+            return False
+        name = _unique_recording_name(manifest, safe_name(source.stem), digest)
+        audio = ingest_recording(source, layout.raw_dir, name=name)
+        manifest.record(
+            "ingest",
+            digest,
+            input_hash,
+            [layout.relative(audio.path)],
+            speaker=speaker,
+            source=str(source),
+            duration_s=audio.duration_s,
+            sample_rate=audio.sample_rate,
+        )
+        return True
+
+    run_items(context, "ingest", [Path(path) for path in audio_files], work)
+
+
+def _unique_recording_name(manifest: Manifest, name: str, digest: str) -> str:
+    taken = {
+        Path(record["outputs"][0]).stem
+        for key, record in manifest.items("ingest").items()
+        if key != digest and record.get("outputs")
+    }
+    return name if name not in taken else f"{name}_{digest[:8]}"
+
+
+# --- 2. slice ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Recording:
+    key: str
+    path: Path
+    speaker: str
+    input_hash: str
+
+
+def slice_recordings(context: StageContext) -> None:
+    """Cut every ingested recording into utterances under slices/<speaker>/."""
+    from engine.prepare.slicing import slice_recording
+
+    layout, manifest = context.layout, context.manifest
+    recordings = [
+        _Recording(key, layout.root / record["outputs"][0], record["speaker"], record["input"])
+        for key, record in manifest.items("ingest").items()
+        if record.get("outputs") and (layout.root / record["outputs"][0]).is_file()
+    ]
+
+    def work(recording: _Recording) -> bool:
+        input_hash = sha256_text(recording.input_hash, repr(context.config.slicing))
+        if manifest.is_fresh("slice", recording.key, input_hash, layout.root):
+            return False
+        out_dir = layout.slices_dir(recording.speaker)
+        slices = slice_recording(recording.path, out_dir, recording.speaker, context.config.slicing)
+        _remove_old_slices(context, recording.key, {info.path for info in slices})
+        if not slices:
+            manifest.record("slice", recording.key, input_hash, speaker=recording.speaker)
+            raise AudioError(f"{recording.path.name}: no speech found")
+        manifest.record(
+            "slice",
+            recording.key,
+            input_hash,
+            [layout.relative(info.path) for info in slices],
+            speaker=recording.speaker,
+            slices=[_slice_record(layout, info) for info in slices],
+        )
+        return True
+
+    run_items(context, "slice", recordings, work)
+
+
+def _slice_record(layout: DatasetLayout, info: Any) -> dict[str, Any]:
+    return {
+        "path": layout.relative(info.path),
+        "start_s": round(float(info.start_s), 3),
+        "end_s": round(float(info.end_s), 3),
+        "duration_s": round(float(info.duration_s), 3),
+        "sample_rate": int(info.sample_rate),
+    }
+
+
+def _remove_old_slices(context: StageContext, key: str, keep: set[Path]) -> None:
+    # Re-slicing with other settings must not leave the old cut's files to be transcribed.
+    record = context.manifest.get("slice", key) or {}
+    for output in record.get("outputs", []):
+        path = context.layout.root / output
+        if path not in keep:
+            path.unlink(missing_ok=True)
+
+
+def dataset_slices(context: StageContext) -> list[dict[str, Any]]:
+    """Every kept slice of the dataset (path, duration, native rate) from the manifest."""
+    slices = []
+    for record in context.manifest.items("slice").values():
+        for info in record.get("slices", []):
+            if (context.layout.root / info["path"]).is_file():
+                slices.append({**info, "speaker": record.get("speaker", "")})
+    return sorted(slices, key=lambda info: info["path"])
+
+
+# --- 3. transcribe -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _SliceItem:
+    key: str  # the label path of its 44.1 kHz wav
+    path: Path
+    speaker: str
+
+
+def transcribe(context: StageContext, transcriber: Any = None) -> None:
+    """Transcribe every slice that has no label yet and append it to esd.list."""
+    layout, manifest = context.layout, context.manifest
+    labels, _ = (
+        read_labels(layout.esd_list, check_audio=False) if layout.esd_list.is_file() else ([], [])
+    )
+    labelled = {layout.relative(layout.resolve(line.path)) for line in labels}
+    labelled |= {line.path for line in labels}
+    items = []
+    for info in dataset_slices(context):
+        path = layout.root / info["path"]
+        key = layout.relative(layout.wav_for(info["speaker"], path.name))
+        items.append(_SliceItem(key, path, info["speaker"]))
+    loaded: list[Any] = [transcriber]
+
+    def work(item: _SliceItem) -> bool:
+        if item.key in labelled:
+            return False
+        asr = context.config.asr
+        input_hash = sha256_text(
+            manifest.file_hash(item.path), asr.backend, asr.model, asr.language
+        )
+        record = manifest.get("transcribe", item.key)
+        if record is not None and record["input"] == input_hash and record.get("dropped"):
+            raise AudioError(record["dropped"])  # tried before with the same model: not again
+        if loaded[0] is None:
+            from engine.prepare.asr import load_transcriber
+
+            loaded[0] = load_transcriber(asr)
+        line = _transcribe_one(context, loaded[0], item, input_hash)
+        labels.append(line)
+        labelled.add(item.key)
+        write_labels(layout.esd_list, labels)
+        return True
+
+    run_items(context, "transcribe", items, work)
+
+
+def _transcribe_one(
+    context: StageContext, transcriber: Any, item: _SliceItem, input_hash: str
+) -> LabelLine:
+    from engine.prepare.asr import transcribe_file, whisper_language_to_ours
+    from engine.prepare.labels import normalize_transcript
+
+    fixed = context.config.language
+    language = None if fixed == AUTO_LANGUAGE else Language.parse(fixed)
+    transcript = transcribe_file(transcriber, item.path, language)
+    heard = language or whisper_language_to_ours(transcript.language)
+    reason = None
+    if heard is None:
+        reason = f"spoken language {transcript.language!r} is not ZH, JP or EN"
+    elif not transcript.text.strip():
+        reason = "no speech recognised"
+    if reason is not None:
+        context.manifest.record("transcribe", item.key, input_hash, dropped=reason)
+        raise AudioError(reason)
+    text = normalize_transcript(transcript.text, heard)
+    context.manifest.record("transcribe", item.key, input_hash, text=text)
+    return LabelLine(item.key, item.speaker, heard, text)
