@@ -3,20 +3,30 @@
 Prints one JSON object: RTF (compute seconds per audio second) of `infer` for ~120 input ids and of
 the decoder alone for 1 s and 5 s of frames; the same run's fp32 matmul GFLOP/s (2048 x 2048); and
 each RTF divided by its floor (GFLOP per audio second / GFLOP/s). Random weights, folded.
+
+Other jobs may share the machine, so the matmul rate is measured right before and after every timed
+run and each run is divided by its own floor; medians are reported. Also reports the process's peak
+RSS and the load average. `--plain-decoder` measures without the oneDNN fast decoder (baseline).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
-from engine.constants import SAMPLE_RATE
-from engine.model import ModelConfig, SynthesizerTrn
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable as a plain script
+
+from engine.constants import SAMPLE_RATE  # noqa: E402
+from engine.model import ModelConfig, SynthesizerTrn  # noqa: E402
 
 # Work 2.2 does per second of 44.1 kHz audio (multiply-adds x 2), from the issue's measurements.
 INFER_GFLOP_PER_AUDIO_SECOND = 62.0
@@ -24,23 +34,43 @@ DECODER_GFLOP_PER_AUDIO_SECOND = 56.0
 MATMUL_SIZE = 2048
 
 
-def median_seconds(run: Callable[[], object], repeats: int) -> float:
-    """Median wall time of `repeats` calls after one warm-up call."""
+def seconds_of(run: Callable[[], object]) -> float:
+    start = time.perf_counter()
     run()
-    timings = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        timings.append(time.perf_counter() - start)
-    return statistics.median(timings)
+    return time.perf_counter() - start
 
 
-def matmul_gflops(repeats: int) -> float:
-    """fp32 GFLOP/s of a 2048 x 2048 matrix product on this machine, now."""
+def matmul_gflops(left: torch.Tensor, right: torch.Tensor, repeats: int = 3) -> float:
+    """fp32 GFLOP/s of a 2048 x 2048 matrix product on this machine, now (median of `repeats`)."""
+    seconds = statistics.median(seconds_of(lambda: torch.mm(left, right)) for _ in range(repeats))
+    return 2 * MATMUL_SIZE**3 / seconds / 1e9
+
+
+def measure(
+    run: Callable[[], object], audio_seconds: float, gflop_per_audio_second: float, repeats: int
+) -> dict[str, float]:
+    """Median RTF, matmul GFLOP/s and RTF / floor over `repeats` runs after one warm-up.
+
+    Each run's floor uses the matmul rate measured just before and after it (their mean), so a
+    load change between runs moves the RTF and its floor together.
+    """
     left = torch.randn(MATMUL_SIZE, MATMUL_SIZE)
     right = torch.randn(MATMUL_SIZE, MATMUL_SIZE)
-    seconds = median_seconds(lambda: torch.mm(left, right), repeats)
-    return 2 * MATMUL_SIZE**3 / seconds / 1e9
+    run()
+    rtfs, rates, ratios = [], [], []
+    for _ in range(repeats):
+        before = matmul_gflops(left, right)
+        rtf = seconds_of(run) / audio_seconds
+        rate = (before + matmul_gflops(left, right)) / 2
+        rtfs.append(rtf)
+        rates.append(rate)
+        ratios.append(rtf / (gflop_per_audio_second / rate))
+    return {
+        "rtf": round(statistics.median(rtfs), 4),
+        "matmul_gflops": round(statistics.median(rates), 1),
+        "rtf_over_floor": round(statistics.median(ratios), 3),
+        "rtf_over_floor_all": [round(ratio, 3) for ratio in ratios],
+    }
 
 
 def random_inputs(length: int, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -69,48 +99,55 @@ def main() -> None:
         default=4.0,
         help="random weights predict ~1 frame per id; 4 gives a speech-like ~5 s of audio",
     )
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--plain-decoder", action="store_true", help="disable the oneDNN fast decoder (baseline)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
     generator = SynthesizerTrn(ModelConfig()).prepare_for_inference()
-    gflops = matmul_gflops(args.repeats * 3)
-    results: dict[str, object] = {"threads": args.threads, "matmul_gflops": round(gflops, 1)}
+    fast_decoder = generator.dec.enable_fast_inference(not args.plain_decoder)
+    results: dict[str, object] = {
+        "threads": args.threads,
+        "fast_decoder": fast_decoder,
+        "loadavg_start": [round(value, 2) for value in os.getloadavg()],
+    }
 
     inputs = random_inputs(args.ids)
     with torch.inference_mode():
         samples = generator.infer(**inputs, length_scale=args.length_scale).audio.size(-1)
-        seconds = median_seconds(
-            lambda: generator.infer(**inputs, length_scale=args.length_scale), args.repeats
-        )
-    audio_seconds = samples / SAMPLE_RATE
-    rtf = seconds / audio_seconds
-    floor = INFER_GFLOP_PER_AUDIO_SECOND / gflops
-    results["infer"] = {
-        "ids": args.ids,
-        "audio_s": round(audio_seconds, 3),
-        "rtf": round(rtf, 4),
-        "rtf_over_floor": round(rtf / floor, 3),
-    }
-
-    hop = generator.config.hop_length
-    speaker = generator.emb_g(torch.tensor([0])).unsqueeze(-1)
-    for duration_s in (1, 5):
-        frames = round(duration_s * SAMPLE_RATE / hop)
-        latent = torch.randn(1, generator.config.inter_channels, frames)
-        with torch.inference_mode():
-            seconds = median_seconds(
-                lambda latent=latent: generator.dec(latent, g=speaker), args.repeats
-            )
-        rtf = seconds / (frames * hop / SAMPLE_RATE)
-        floor = DECODER_GFLOP_PER_AUDIO_SECOND / gflops
-        results[f"decoder_{duration_s}s"] = {
-            "frames": frames,
-            "rtf": round(rtf, 4),
-            "rtf_over_floor": round(rtf / floor, 3),
+        audio_seconds = samples / SAMPLE_RATE
+        results["infer"] = {
+            "ids": args.ids,
+            "audio_s": round(audio_seconds, 3),
+            **measure(
+                lambda: generator.infer(**inputs, length_scale=args.length_scale),
+                audio_seconds,
+                INFER_GFLOP_PER_AUDIO_SECOND,
+                args.repeats,
+            ),
         }
+
+        hop = generator.config.hop_length
+        speaker = generator.emb_g(torch.tensor([0])).unsqueeze(-1)
+        for duration_s in (1, 5):
+            frames = round(duration_s * SAMPLE_RATE / hop)
+            latent = torch.randn(1, generator.config.inter_channels, frames)
+            results[f"decoder_{duration_s}s"] = {
+                "frames": frames,
+                **measure(
+                    lambda latent=latent: generator.dec(latent, g=speaker),
+                    frames * hop / SAMPLE_RATE,
+                    DECODER_GFLOP_PER_AUDIO_SECOND,
+                    args.repeats,
+                ),
+            }
     results["target_infer_rtf_over_floor"] = 1.1
+    results["loadavg_end"] = [round(value, 2) for value in os.getloadavg()]
+    # ru_maxrss is in KiB on Linux.
+    results["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     print(json.dumps(results, indent=2))
 
 

@@ -48,10 +48,11 @@ def build_files(root: Path) -> None:
     (root / "features.json").write_text(json.dumps(features), encoding="utf-8")
 
 
-def measure(root: Path, repeats: int, threads: int) -> dict[str, float]:
+def measure(root: Path, repeats: int, threads: int, fast_decoder: bool) -> dict[str, float]:
     """Load the voice as a synthesis server would, then time synthesize() and stream()."""
     torch.set_num_threads(threads)
-    voice = Voice.load(root / "voice", FeatureConfig.from_file(root / "features.json"))
+    features = FeatureConfig.from_file(root / "features.json")
+    voice = Voice.load(root / "voice", features, fast_decoder=fast_decoder)
     params = SynthesisParams(seed=1, speaker="a")
     voice.synthesize("Warm up.", params)  # BERT/CLAP load on first use
     whole_times, first_times = [], []
@@ -72,6 +73,7 @@ def measure(root: Path, repeats: int, threads: int) -> dict[str, float]:
     return {
         "threads": threads,
         "repeats": repeats,
+        "fast_decoder": fast_decoder,
         "audio_seconds": round(audio_seconds, 3),
         "synthesize_seconds": round(whole, 3),
         "rtf": round(whole / audio_seconds, 3),
@@ -87,16 +89,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--fast-decoder", action="store_true", help="Voice.load(fast_decoder=True)")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # child process mode
     args = parser.parse_args()
     if args.measure:
-        print(json.dumps(measure(args.measure, args.repeats, args.threads)))
+        print(json.dumps(measure(args.measure, args.repeats, args.threads, args.fast_decoder)))
         return
     with tempfile.TemporaryDirectory() as folder:
         build_files(Path(folder))
         # A fresh process, so peak RSS is the synthesis process's alone (not the build's).
         child = [sys.executable, __file__, "--measure", folder]
         child += ["--repeats", str(args.repeats), "--threads", str(args.threads)]
+        child += ["--fast-decoder"] if args.fast_decoder else []
         result = subprocess.run(child, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         sys.exit(result.stderr[-2000:])

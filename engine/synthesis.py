@@ -156,8 +156,14 @@ class Voice:
         folder: str | Path,
         features: FeatureConfig | None = None,
         checkpoint: str | None = None,
+        fast_decoder: bool = False,
     ) -> Voice:
-        """Load a voice folder (ours or 2.2's; `checkpoint` picks a G_*.pth, default latest)."""
+        """Load a voice folder (ours or 2.2's; `checkpoint` picks a G_*.pth, default latest).
+
+        fast_decoder: the oneDNN decoder path, 5-10% faster on CPU, but oneDNN keeps kernels per
+        audio length (tens of MB each), so a long-running service grows to ~1.6 GB instead of
+        ~1.1 GB with the full-size model. Off by default; worth it for one-shot or batch jobs.
+        """
         path = Path(folder)
         if not path.is_dir():
             raise ModelNotFoundError(
@@ -167,6 +173,7 @@ class Voice:
         features = features or FeatureConfig()
         generator, config = _load_voice_files(path, checkpoint)
         generator = generator.to(features.device)
+        generator.dec.enable_fast_inference(fast_decoder)
         return cls(generator, config, BertFeaturizer(features), ClapEmbedder(features), path.name)
 
     @property

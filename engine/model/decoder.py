@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from engine.model.commons import LRELU_SLOPE
+from engine.model.fast_decoder import FastHifiGanDecoder, build_fast_decoder
 from engine.model.modules import ResBlock1, ResBlock2
 from engine.model.weight_norm import WeightNormConvTranspose1d
 
@@ -52,9 +53,44 @@ class HifiGanDecoder(nn.Module):
         self.conv_post = nn.Conv1d(channels, 1, 7, 1, padding=3, bias=False)
         if gin_channels > 0:
             self.cond = nn.Conv1d(gin_channels, upsample_initial_channel, 1)
+        # Set by enable_fast_inference; the plan is rebuilt lazily when missing or stale.
+        self._fast: FastHifiGanDecoder | None = None
+        self._fast_wanted = False
+
+    def enable_fast_inference(self, enabled: bool = True) -> bool:
+        """Use the oneDNN fast path (fast_decoder) when running without gradients on CPU.
+
+        Call after the weights are final (e.g. from `prepare_for_inference`); returns whether the
+        fast path is in use. Training and autograd always use the plain path.
+        """
+        self._fast = build_fast_decoder(self) if enabled else None
+        self._fast_wanted = self._fast is not None
+        return self._fast_wanted
+
+    def __getstate__(self) -> dict[str, object]:
+        # oneDNN-packed tensors cannot be pickled or deep-copied; a copy rebuilds them when used.
+        state = dict(self.__dict__)
+        state["_fast"] = None
+        return state
 
     def forward(self, x: Tensor, g: Tensor | None = None) -> Tensor:
         """x [b, inter, t], g [b, gin, 1] -> audio in [-1, 1], [b, 1, t * hop_length]."""
+        if (
+            self._fast_wanted
+            and not self.training
+            and not torch.is_grad_enabled()
+            and x.device.type == "cpu"
+            and x.dtype == torch.float32
+        ):
+            # Rebuilt after a copy, or when weights changed (e.g. load_state_dict after prepare).
+            if self._fast is None or not self._fast.is_current(self):
+                self.enable_fast_inference()
+            if self._fast is not None:
+                return self._fast(x, g)
+        return self.plain_forward(x, g)
+
+    def plain_forward(self, x: Tensor, g: Tensor | None = None) -> Tensor:
+        """The decoder in plain PyTorch ops (training, autograd, reference for the fast path)."""
         x = self.conv_pre(x)
         if g is not None:
             x = x + self.cond(g)

@@ -312,4 +312,6 @@ class SynthesizerTrn(nn.Module):
         folded = fold_weight_norm(self)
         self.requires_grad_(False)
         logger.debug("Folded weight norm in %d layers", folded)
+        fast = self.dec.enable_fast_inference()
+        logger.debug("Fast oneDNN decoder %s", "enabled" if fast else "unavailable")
         return self
