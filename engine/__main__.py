@@ -246,6 +246,43 @@ def _add_prepare_parser(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_prepare_command)
 
 
+def _train_command(args: argparse.Namespace) -> int:
+    from engine.training import RunConfig, train
+
+    run = RunConfig.from_file(args.config) if args.config else RunConfig()
+    run = run.with_train(
+        max_steps=args.steps,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        eval_every=args.eval_every,
+        save_every=args.save_every,
+        keep_checkpoints=args.keep,
+        mixed_precision=args.mixed_precision,
+    )
+    out_dir = Path(args.out) if args.out else Path(args.dataset) / "models"
+    latest = train(args.dataset, out_dir, run, base_dir=args.base)
+    print(latest)
+    return 0
+
+
+def _add_train_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "train", help="train or fine-tune a voice on a prepared dataset (resumes automatically)"
+    )
+    parser.add_argument("--dataset", required=True, help="prepared dataset folder (train.list)")
+    parser.add_argument("--out", help="run folder (default: <dataset>/models)")
+    parser.add_argument("--base", help="base model: 2.2 G_/D_/DUR_*.pth folder or a Sonare voice")
+    parser.add_argument("--config", help="training config JSON (default: 2.2 defaults)")
+    parser.add_argument("--steps", type=int, help="train until this many optimisation steps")
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--lr", type=float, help="learning rate")
+    parser.add_argument("--eval-every", type=int, metavar="N", help="evaluate every N steps")
+    parser.add_argument("--save-every", type=int, metavar="N", help="checkpoint every N steps")
+    parser.add_argument("--keep", type=int, metavar="K", help="keep the K newest checkpoints")
+    parser.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"], help="GPU only")
+    parser.set_defaults(handler=_train_command)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse tree of every command."""
     parser = argparse.ArgumentParser(prog="python -m engine", description=__doc__)
@@ -260,6 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_synthesize_parser(commands)
     _add_convert_parser(commands)
     _add_prepare_parser(commands)
+    _add_train_parser(commands)
     return parser
 
 

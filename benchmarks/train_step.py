@@ -1,0 +1,67 @@
+"""Median seconds per optimisation step (G + D + DUR) of the full-size 2.2 config at batch 2 on
+CPU, beside this machine's fp32 matmul GFLOP/s and the peak RSS; prints JSON.
+
+Upstream 2.2: about 10 s/step at batch 2 with matmul ~120 GFLOP/s (target <= 0.75 of that
+time once normalised by matmul speed)."""
+
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+UPSTREAM_S_PER_STEP, UPSTREAM_GFLOPS = 10.0, 120.0
+
+
+def matmul_gflops(size: int = 1024, repeats: int = 10) -> float:
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def main(steps: int = 4) -> None:
+    from engine.training.config import RunConfig
+    from engine.training.loop import _build_session, _train_step
+    from tests.training.conftest import build_tiny_dataset
+
+    with tempfile.TemporaryDirectory() as tmp:
+        dataset = build_tiny_dataset(Path(tmp) / "data")
+        run = RunConfig.from_file(ROOT / "configs" / "train_base.json").with_train(
+            batch_size=2, bucket_boundaries=(0, 100000), empty_emo_probability=0.0
+        )
+        session = _build_session(dataset, Path(tmp) / "run", run, None)
+        times = []
+        while len(times) < steps + 1:
+            for batch in session.loader:
+                start = time.perf_counter()
+                _train_step(session, batch)
+                times.append(time.perf_counter() - start)
+                if len(times) > steps:
+                    break
+    median = statistics.median(times[1:])  # the first step pays one-off allocations
+    gflops = matmul_gflops()
+    normalised = median * gflops / UPSTREAM_GFLOPS
+    print(json.dumps({
+        "median_s_per_step": round(median, 3),
+        "matmul_gflops_fp32": round(gflops, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "normalised_s_per_step_at_120_gflops": round(normalised, 3),
+        "ratio_to_upstream": round(normalised / UPSTREAM_S_PER_STEP, 3),
+        "batch_size": 2, "steps_timed": steps, "threads": torch.get_num_threads(),
+    }))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,485 @@
+"""The training loop of Bert-VITS2 2.2 on Accelerate: G, D and the duration discriminator.
+
+Read `train()` top to bottom: build data and networks, prepare them in one call, resume, then
+per batch a discriminator step and a generator step, with evaluation and crash-safe saves.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import DistributedDataParallelKwargs, set_seed
+from torch import Tensor, nn
+from torch.nn import functional as F
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from engine.audio import save_wav
+from engine.files import write_json_atomic
+from engine.model.checkpoint import CheckpointConfig, read_checkpoint_config, save_checkpoint
+from engine.model.commons import slice_segments
+from engine.model.config import ModelConfig
+from engine.model.synthesizer import SynthesizerTrn
+from engine.model.upstream import (
+    build_duration_discriminator,
+    build_generator,
+    build_multi_period_discriminator,
+)
+from engine.prepare.labels import read_cleaned_list
+from engine.prepare.layout import DatasetLayout
+from engine.spectrogram import mel_filterbank, mel_spectrogram, spectrogram_to_mel
+from engine.training.base import (
+    base_model_config,
+    freeze_bert_projections,
+    load_base_model,
+    read_base_model,
+    trainable,
+)
+from engine.training.config import RunConfig
+from engine.training.data import (
+    Batch,
+    BucketBatchSampler,
+    DataOptions,
+    TrainingDataset,
+    collate_batch,
+    read_speaker_ids,
+)
+from engine.training.losses import (
+    discriminator_loss,
+    feature_matching_loss,
+    generator_loss,
+    kl_loss,
+)
+from engine.training.state import GENERATOR_DIR, CheckpointStore, TrainingProgress
+
+logger = logging.getLogger(__name__)
+
+METRICS_FILE = "metrics.jsonl"
+RUN_CONFIG_FILE = "train_config.json"
+TRACKER_PROJECT = "tensorboard"
+
+
+@dataclass
+class Session:
+    """Everything one run holds: the prepared objects and the settings they were built from."""
+
+    accelerator: Accelerator
+    run: RunConfig
+    spk2id: dict[str, int]
+    out_dir: Path
+    net_g: nn.Module
+    net_d: nn.Module
+    net_dur: nn.Module | None
+    optimizers: list[torch.optim.Optimizer]
+    schedulers: list[torch.optim.lr_scheduler.LRScheduler]
+    loader: DataLoader
+    sampler: BucketBatchSampler
+    val_set: TrainingDataset | None
+    mel_basis: Tensor
+    store: CheckpointStore
+    progress: TrainingProgress = field(default_factory=TrainingProgress)
+
+    @property
+    def generator(self) -> SynthesizerTrn:
+        """The bare generator (no DDP wrapper)."""
+        return self.accelerator.unwrap_model(self.net_g)
+
+
+def train(
+    dataset_dir: str | Path,
+    out_dir: str | Path,
+    run: RunConfig,
+    base_dir: str | Path | None = None,
+) -> Path:
+    """Train (or resume) on a prepared dataset; returns the latest checkpoint folder.
+
+    A run folder that already holds a complete checkpoint resumes from it (and `base_dir` is
+    ignored); otherwise the networks start from `base_dir` if given, else at random.
+    """
+    session = _build_session(Path(dataset_dir), Path(out_dir), run, base_dir)
+    accelerator, progress, train_cfg = session.accelerator, session.progress, run.train
+    bar = tqdm(total=train_cfg.max_steps, initial=progress.step, dynamic_ncols=True,
+               disable=not accelerator.is_main_process, desc="train")  # fmt: skip
+    if progress.step == 0:
+        _evaluate(session)  # the untrained baseline, so the first curve point is meaningful
+    while progress.step < train_cfg.max_steps:
+        session.sampler.set_epoch(progress.epoch)
+        batches = session.loader
+        if progress.batches_in_epoch:  # resumed mid-epoch: skip what was already trained
+            batches = accelerator.skip_first_batches(batches, progress.batches_in_epoch)
+        for batch in batches:
+            metrics = _train_step(session, batch)
+            progress.step += 1
+            progress.batches_in_epoch += 1
+            _report(session, metrics, bar)
+            val_loss = _evaluate(session) if progress.step % train_cfg.eval_every == 0 else None
+            if progress.step % train_cfg.save_every == 0 or progress.step == train_cfg.max_steps:
+                _save(session, val_loss)
+            if progress.step >= train_cfg.max_steps:
+                break
+        else:  # a full epoch: decay the learning rates as 2.2 does, once per epoch
+            for scheduler in session.schedulers:
+                scheduler.step()
+            progress.epoch += 1
+            progress.batches_in_epoch = 0
+    bar.close()
+    accelerator.end_training()
+    return session.store.latest() or session.store.path_for(progress.step)
+
+
+def _build_session(
+    dataset_dir: Path, out_dir: Path, run: RunConfig, base_dir: str | Path | None
+) -> Session:
+    # find_unused_parameters: 2.2 wraps its duration discriminator this way; accelerate applies
+    # one setting to every model.
+    accelerator = Accelerator(
+        mixed_precision=run.train.mixed_precision,
+        log_with="tensorboard",
+        project_dir=str(out_dir),
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+    )
+    set_seed(run.train.seed, device_specific=True)
+    store = CheckpointStore(out_dir / "checkpoints")
+    if accelerator.is_main_process:
+        store.remove_stale_temps()
+    accelerator.wait_for_everyone()
+    resume = store.latest()
+
+    layout = DatasetLayout(dataset_dir)
+    train_lines = read_cleaned_list(layout.train_list)
+    spk2id = read_speaker_ids(layout.root, train_lines)
+    n_speakers = max(spk2id.values()) + 1
+    base = read_base_model(base_dir) if base_dir is not None and resume is None else None
+    model = _model_config(run, n_speakers, resume, base)
+    run = RunConfig(run.train, model, run.audio)
+
+    net_g, net_d, net_dur = _build_networks(run, base)
+    optimizers = [_adamw(trainable(net), run) for net in (net_g, net_d, net_dur) if net]
+    schedulers = [
+        torch.optim.lr_scheduler.ExponentialLR(opt, gamma=run.train.lr_decay) for opt in optimizers
+    ]
+    train_set, sampler, loader = _build_loader(layout, spk2id, run)
+    val_set = _build_val_set(layout, spk2id, run)
+    models = [net for net in (net_g, net_d, net_dur) if net is not None]
+    prepared = accelerator.prepare(*models, *optimizers, loader)
+    models, optimizers, loader = (
+        prepared[: len(models)], list(prepared[len(models) : -1]), prepared[-1],
+    )  # fmt: skip
+    session = Session(
+        accelerator, run, spk2id, out_dir, models[0], models[1],
+        models[2] if len(models) > 2 else None, optimizers, schedulers, loader, sampler,
+        val_set, mel_filterbank(run.audio.sampling_rate, run.audio.filter_length,
+                                run.audio.n_mel_channels, run.audio.mel_fmin, run.audio.mel_fmax),
+        store,
+    )  # fmt: skip
+    # The schedulers are stepped by hand per epoch, so they are registered, not prepared.
+    accelerator.register_for_checkpointing(session.progress, *schedulers)
+    if resume is not None:
+        accelerator.load_state(str(resume))
+        logger.info("Resumed from %s at step %d", resume.name, session.progress.step)
+    if accelerator.is_main_process:
+        write_json_atomic(out_dir / RUN_CONFIG_FILE, run.to_dict())
+    accelerator.init_trackers(TRACKER_PROJECT)
+    return session
+
+
+def _model_config(run: RunConfig, n_speakers: int, resume: Path | None, base: Any) -> ModelConfig:
+    if resume is not None:  # the architecture the run started with
+        return read_checkpoint_config(resume / GENERATOR_DIR).model
+    if base is not None:
+        return base_model_config(base, run.model, n_speakers)
+    return run.with_speakers(n_speakers).model
+
+
+def _build_networks(run: RunConfig, base: Any) -> tuple[nn.Module, nn.Module, nn.Module | None]:
+    net_g = build_generator(run.model)
+    net_d = build_multi_period_discriminator(run.model)
+    net_dur = (
+        build_duration_discriminator(run.model) if run.model.use_duration_discriminator else None
+    )
+    if base is not None:
+        load_base_model(base, net_g, net_d, net_dur)
+    train_cfg = run.train
+    frozen = [lang for lang in ("ZH", "JP", "EN") if getattr(train_cfg, f"freeze_{lang}_bert")]
+    freeze_bert_projections(net_g, frozen)
+    return net_g, net_d, net_dur
+
+
+def _adamw(parameters: list[nn.Parameter], run: RunConfig) -> torch.optim.AdamW:
+    train_cfg = run.train
+    return torch.optim.AdamW(
+        parameters, train_cfg.learning_rate, betas=train_cfg.betas, eps=train_cfg.eps
+    )
+
+
+def _data_options(run: RunConfig, empty_emo_probability: float) -> DataOptions:
+    return DataOptions(run.train.min_text_len, run.train.max_text_len, empty_emo_probability)
+
+
+def _build_loader(
+    layout: DatasetLayout, spk2id: dict[str, int], run: RunConfig
+) -> tuple[TrainingDataset, BucketBatchSampler, DataLoader]:
+    options = _data_options(run, run.train.empty_emo_probability)
+    dataset = TrainingDataset(layout.train_list, spk2id, run.audio, options)
+    sampler = BucketBatchSampler(
+        dataset.lengths, run.train.batch_size, run.train.bucket_boundaries, run.train.seed
+    )
+    loader = DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        collate_fn=collate_batch,
+        num_workers=run.train.num_workers,
+        persistent_workers=run.train.num_workers > 0,
+    )
+    return dataset, sampler, loader
+
+
+def _build_val_set(
+    layout: DatasetLayout, spk2id: dict[str, int], run: RunConfig
+) -> TrainingDataset | None:
+    if not layout.val_list.is_file() or not read_cleaned_list(layout.val_list):
+        logger.warning("No validation utterances (%s): no val mel loss", layout.val_list)
+        return None
+    return TrainingDataset(layout.val_list, spk2id, run.audio, _data_options(run, 0.0))
+
+
+def _train_step(s: Session, batch: Batch) -> dict[str, float]:
+    """One discriminator + duration discriminator + generator update, as 2.2."""
+    acc, model, audio = s.accelerator, s.run.model, s.run.audio
+    optim_g, optim_d, *optim_dur = s.optimizers
+    if model.use_noise_scaled_mas:  # 2.2's linearly decaying MAS noise
+        scale = model.mas_noise_scale_initial - model.mas_noise_scale_delta * s.progress.step
+        s.generator.current_mas_noise_scale = max(scale, 0.0)
+    with acc.accumulate(*[net for net in (s.net_g, s.net_d, s.net_dur) if net is not None]):
+        out = s.net_g(
+            batch.phones, batch.phone_lengths, batch.spec, batch.spec_lengths, batch.speakers,
+            batch.tones, batch.languages, batch.bert, batch.ja_bert, batch.en_bert, batch.emo,
+        )  # fmt: skip
+        y_mel = slice_segments(
+            spectrogram_to_mel(batch.spec, s.mel_basis), out.slice_starts, model.segment_frames
+        )
+        y_hat_mel = _mel(s, out.audio.squeeze(1).float())
+        y = slice_segments(batch.wav, out.slice_starts * audio.hop_length, audio.segment_size)
+
+        # Discriminators on real vs detached fake audio (and durations).
+        real, fake, _, _ = s.net_d(y, out.audio.detach())
+        loss_d, d_real, d_fake = discriminator_loss(real, fake)
+        hidden, predicted_logw, target_logw = out.duration_features
+        loss_dur_d = torch.zeros(())
+        if s.net_dur is not None:
+            # 2.2 passes (predicted, target) as (dur_r, dur_hat): kept for checkpoint parity.
+            dur_real, dur_fake = s.net_dur(
+                hidden.detach(), out.x_mask.detach(), predicted_logw.detach(),
+                target_logw.detach(), out.g.detach(),
+            )  # fmt: skip
+            loss_dur_d, _, _ = discriminator_loss(dur_real, dur_fake)
+        d_ok = _all_finite(acc, loss_d, loss_dur_d)
+        grad_norm_d = _update(s, loss_d + loss_dur_d, [optim_d, *optim_dur],
+                              [s.net_d, s.net_dur], d_ok)  # fmt: skip
+
+        # Generator: adversarial terms through the frozen, unwrapped discriminators (no DDP
+        # hooks run for them), plus mel, KL, duration and emotion-commitment losses.
+        losses = _generator_losses(s, out, y, y_mel, y_hat_mel)
+        g_ok = _all_finite(acc, losses["loss/g/total"])
+        grad_norm_g = _update(s, losses["loss/g/total"], [optim_g], [s.net_g], g_ok)
+    if not (d_ok and g_ok):
+        logger.warning("Step %d: non-finite loss (D %s, G %s), update skipped",
+                       s.progress.step, d_ok, g_ok)  # fmt: skip
+    metrics = {key: float(value.detach()) for key, value in losses.items()}
+    metrics |= {"loss/d/total": loss_d.item(), "loss/dur_d/total": loss_dur_d.item()}
+    metrics |= {f"loss/d_r/{i}": v for i, v in enumerate(d_real)}
+    metrics |= {f"loss/d_g/{i}": v for i, v in enumerate(d_fake)}
+    metrics |= {"grad_norm_d": grad_norm_d, "grad_norm_g": grad_norm_g}
+    return metrics | {"learning_rate": optim_g.param_groups[0]["lr"], "skipped": float(not g_ok)}
+
+
+def _generator_losses(
+    s: Session, out: Any, y: Tensor, y_mel: Tensor, y_hat_mel: Tensor
+) -> dict[str, Tensor]:
+    acc, train_cfg = s.accelerator, s.run.train
+    net_d, net_dur = acc.unwrap_model(s.net_d), s.net_dur and acc.unwrap_model(s.net_dur)
+    frozen = [net for net in (net_d, net_dur) if net is not None]
+    for net in frozen:
+        net.requires_grad_(False)
+    try:
+        with acc.autocast():
+            _, fake, real_maps, fake_maps = net_d(y, out.audio)
+            dur_fake = None
+            if net_dur is not None:
+                hidden, predicted_logw, target_logw = out.duration_features
+                _, dur_fake = net_dur(hidden, out.x_mask, predicted_logw, target_logw, out.g)
+    finally:
+        for net in frozen:
+            net.requires_grad_(True)
+    z, z_p, m_p, logs_p, m_q, logs_q = out.latents
+    losses = {
+        "loss/g/mel": F.l1_loss(y_mel, y_hat_mel) * train_cfg.c_mel,
+        "loss/g/kl": kl_loss(z_p, logs_q, m_p, logs_p, out.y_mask) * train_cfg.c_kl,
+        "loss/g/dur": torch.sum(out.duration_loss.float()),
+        "loss/g/fm": feature_matching_loss(real_maps, fake_maps),
+        "loss/g/gen": generator_loss(fake)[0],
+        "loss/g/commit": out.commit_loss.float().sum(),
+    }
+    if dur_fake is not None:
+        losses["loss/g/dur_gen"] = generator_loss(dur_fake)[0]
+    losses["loss/g/total"] = sum(losses.values())
+    return losses
+
+
+def _mel(s: Session, audio: Tensor) -> Tensor:
+    cfg = s.run.audio
+    return mel_spectrogram(
+        audio, cfg.filter_length, cfg.n_mel_channels, cfg.sampling_rate, cfg.hop_length,
+        cfg.win_length, cfg.mel_fmin, cfg.mel_fmax, mel_basis=s.mel_basis,
+    )  # fmt: skip
+
+
+def _all_finite(accelerator: Accelerator, *losses: Tensor) -> bool:
+    """True on every process only if every process's losses are finite (so all skip together)."""
+    flag = torch.tensor(
+        [float(all(bool(torch.isfinite(loss).all()) for loss in losses))], device=accelerator.device
+    )
+    return bool(accelerator.gather(flag).min() > 0)
+
+
+def _update(
+    s: Session,
+    loss: Tensor,
+    optimizers: list[torch.optim.Optimizer],
+    nets: list[nn.Module | None],
+    finite: bool,
+) -> float:
+    """Backward, then step unless a loss was non-finite; returns the gradient norm (2.2 style).
+
+    Backward runs even for a skipped step: DDP expects one after every forward.
+    """
+    acc, clip = s.accelerator, s.run.train.grad_clip_value
+    for optimizer in optimizers:
+        optimizer.zero_grad()
+    acc.backward(loss)
+    norm = float("nan")
+    if finite:
+        parameters = [p for net in nets if net is not None for p in net.parameters()]
+        for optimizer in optimizers:
+            acc.unscale_gradients(optimizer=optimizer)
+        norm = _grad_norm(parameters)
+        if clip is not None:
+            acc.clip_grad_value_(parameters, clip)
+        for optimizer in optimizers:
+            optimizer.step()
+    for optimizer in optimizers:
+        optimizer.zero_grad()
+    return norm
+
+
+def _grad_norm(parameters: list[nn.Parameter]) -> float:
+    """L2 norm of all gradients (2.2's clip_grad_value_(..., None) only measures it)."""
+    grads = [p.grad.detach().float().norm() for p in parameters if p.grad is not None]
+    return float(torch.linalg.vector_norm(torch.stack(grads))) if grads else 0.0
+
+
+def _report(s: Session, metrics: dict[str, float], bar: tqdm) -> None:
+    bar.update(1)
+    bar.set_postfix(mel=f"{metrics['loss/g/mel']:.3f}", g=f"{metrics['loss/g/total']:.2f}",
+                    d=f"{metrics['loss/d/total']:.3f}", refresh=False)  # fmt: skip
+    step = s.progress.step
+    if step % s.run.train.log_every == 0 or step == 1:
+        s.accelerator.log(metrics, step=step)
+        _append_metrics(s, {"step": step, "epoch": s.progress.epoch, **metrics})
+
+
+def _append_metrics(s: Session, record: dict[str, Any]) -> None:
+    """One JSON line per record; a single O_APPEND write cannot interleave or half-appear."""
+    if not s.accelerator.is_main_process:
+        return
+    line = json.dumps(record, allow_nan=True) + "\n"
+    handle = os.open(s.out_dir / METRICS_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(handle, line.encode("utf-8"))
+    finally:
+        os.close(handle)
+
+
+def _evaluate(s: Session) -> float | None:
+    """Val mel loss and a few samples (main process); the others wait. Returns the loss."""
+    loss = None
+    if s.accelerator.is_main_process and s.val_set is not None:
+        generator = s.generator
+        generator.eval()
+        # Fixed seed for the random BERT streams; the training RNG is left untouched.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            loss = validation_mel_loss(generator, s.val_set, s.mel_basis)
+            _write_samples(s, generator)
+        generator.train()
+        s.accelerator.log({"val/mel_loss": loss}, step=s.progress.step)
+        _append_metrics(s, {"step": s.progress.step, "val/mel_loss": loss})
+        best = s.progress.best_val_mel_loss
+        s.progress.best_val_mel_loss = loss if best is None else min(best, loss)
+    s.accelerator.wait_for_everyone()
+    return loss
+
+
+@torch.no_grad()
+def validation_mel_loss(
+    generator: SynthesizerTrn, dataset: TrainingDataset, mel_basis: Tensor, limit: int = 16
+) -> float:
+    """Mean L1 between target and reconstructed log mels (posterior mean -> decoder), whole
+    utterances; deterministic, so it tracks reconstruction quality across checkpoints."""
+    cfg, device = dataset.audio, next(generator.parameters()).device
+    losses = []
+    for index in range(min(limit, len(dataset))):
+        batch = collate_batch([dataset[index]])
+        spec, spec_lengths = batch.spec.to(device), batch.spec_lengths.to(device)
+        g = generator.speaker_embedding(batch.speakers.to(device))
+        _, m_q, _, y_mask = generator.enc_q(spec, spec_lengths, g=g)
+        audio = generator.dec(m_q * y_mask, g=g).squeeze(1).float()
+        target = spectrogram_to_mel(spec, mel_basis)
+        predicted = mel_spectrogram(
+            audio, cfg.filter_length, cfg.n_mel_channels, cfg.sampling_rate, cfg.hop_length,
+            cfg.win_length, cfg.mel_fmin, cfg.mel_fmax, mel_basis=mel_basis,
+        )  # fmt: skip
+        frames = min(target.size(-1), predicted.size(-1))
+        losses.append(F.l1_loss(predicted[..., :frames], target[..., :frames]).item())
+    return sum(losses) / len(losses) if losses else math.nan
+
+
+def _write_samples(s: Session, generator: SynthesizerTrn) -> None:
+    device = next(generator.parameters()).device
+    folder = s.out_dir / "samples" / f"step_{s.progress.step:08d}"
+    for index in range(min(s.run.train.eval_samples, len(s.val_set))):
+        b = collate_batch([s.val_set[index]])
+        audio = generator.infer(
+            *(t.to(device) for t in (b.phones, b.phone_lengths, b.speakers, b.tones, b.languages,
+                                     b.bert, b.ja_bert, b.en_bert, b.emo)),
+            max_len=2000,
+        ).audio  # fmt: skip
+        samples = audio[0, 0].float().cpu().numpy()
+        save_wav(folder / f"{index}.wav", samples, s.run.audio.sampling_rate)
+
+
+def _save(s: Session, val_loss: float | None) -> None:
+    """Write the checkpoint at the current step into a temp folder, then rename (main only)."""
+    acc, step = s.accelerator, s.progress.step
+    temp = s.store.temp_path_for(step)
+    if acc.is_main_process:
+        s.store.begin(step)
+    acc.wait_for_everyone()
+    acc.save_state(str(temp))  # every process writes its RNG state; main writes the rest
+    acc.wait_for_everyone()
+    if acc.is_main_process:
+        config = CheckpointConfig(s.run.model, s.spk2id, s.run.audio, iteration=step)
+        save_checkpoint(temp / GENERATOR_DIR, s.generator, config)
+        write_json_atomic(temp / RUN_CONFIG_FILE, s.run.to_dict())
+        meta = {"epoch": s.progress.epoch, "val_mel_loss": val_loss}
+        s.store.commit(temp, step, meta)
+        s.store.prune(s.run.train.keep_checkpoints)
+    acc.wait_for_everyone()
