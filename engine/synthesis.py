@@ -280,7 +280,7 @@ class Voice:
         device = self.device
         with self._lock, torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            latent, g = self.generator.infer_latent(
+            latent = self.generator.infer_latent(
                 inputs.phone_ids.unsqueeze(0).to(device),
                 torch.tensor([len(inputs)], device=device),
                 speaker,
@@ -298,8 +298,8 @@ class Voice:
         pieces = [head_frames] if head_frames else []
         for audio in decode_in_pieces(
             self.generator.dec,
-            latent,
-            g,
+            latent.z * latent.y_mask,
+            latent.g,
             pieces,
             self._context_frames,
             self.config.model.hop_length,

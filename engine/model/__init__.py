@@ -16,7 +16,12 @@ from engine.model.errors import (
     UnsafeCheckpointError,
 )
 from engine.model.state_dicts import load_state_dict_strictly, load_torch_file
-from engine.model.synthesizer import InferenceOutput, SynthesizerTrn, TrainingOutput
+from engine.model.synthesizer import (
+    InferenceOutput,
+    LatentOutput,
+    SynthesizerTrn,
+    TrainingOutput,
+)
 from engine.model.upstream import (
     build_duration_discriminator,
     build_generator,
@@ -37,6 +42,7 @@ __all__ = [
     "CheckpointMismatchError",
     "DurationDiscriminator",
     "InferenceOutput",
+    "LatentOutput",
     "ModelConfig",
     "MultiPeriodDiscriminator",
     "SynthesizerTrn",

@@ -38,6 +38,18 @@ class InferenceOutput(NamedTuple):
     latents: tuple[Tensor, Tensor, Tensor, Tensor]  # (z, z_p, m_p, logs_p), each [b, inter, t_y]
 
 
+class LatentOutput(NamedTuple):
+    """infer() before the decoder: the latent z, the speaker vector and the alignment."""
+
+    z: Tensor  # [b, inter, t_y], unmasked
+    g: Tensor | None  # [b, gin, 1]
+    attn: Tensor  # [b, 1, t_y, t_x]
+    y_mask: Tensor  # [b, 1, t_y]
+    z_p: Tensor
+    m_p: Tensor
+    logs_p: Tensor
+
+
 class TrainingOutput(NamedTuple):
     """What `forward` returns, in 2.2's order."""
 
@@ -230,13 +242,16 @@ class SynthesizerTrn(nn.Module):
         `y` is accepted for signature compatibility; 2.2 reads it only without speaker embeddings.
         """
         del y
-        z, g, (attn, y_mask, z_p, m_p, logs_p) = self._infer_latent(
+        latent = self.infer_latent(
             x, x_lengths, sid, tone, language, bert, ja_bert, en_bert, emo,
             noise_scale, length_scale, noise_scale_w, sdp_ratio,
         )  # fmt: skip
-        audio = self.dec((z * y_mask)[:, :, :max_len], g=g)
-        return InferenceOutput(audio, attn, y_mask, (z, z_p, m_p, logs_p))
+        audio = self.dec((latent.z * latent.y_mask)[:, :, :max_len], g=latent.g)
+        return InferenceOutput(
+            audio, latent.attn, latent.y_mask, (latent.z, latent.z_p, latent.m_p, latent.logs_p)
+        )
 
+    @torch.no_grad()
     def infer_latent(
         self,
         x: Tensor,
@@ -252,30 +267,8 @@ class SynthesizerTrn(nn.Module):
         length_scale: float = 1.0,
         noise_scale_w: float = 0.8,
         sdp_ratio: float = 0.0,
-    ) -> tuple[Tensor, Tensor]:
-        """infer() up to the decoder: (masked latent z [b, c, t_y], speaker g), for streaming."""
-        z, g, (_, y_mask, *_) = self._infer_latent(
-            x, x_lengths, sid, tone, language, bert, ja_bert, en_bert, emo,
-            noise_scale, length_scale, noise_scale_w, sdp_ratio,
-        )  # fmt: skip
-        return z * y_mask, g
-
-    def _infer_latent(
-        self,
-        x: Tensor,
-        x_lengths: Tensor,
-        sid: Tensor,
-        tone: Tensor,
-        language: Tensor,
-        bert: Tensor,
-        ja_bert: Tensor,
-        en_bert: Tensor,
-        emo: Tensor,
-        noise_scale: float,
-        length_scale: float,
-        noise_scale_w: float,
-        sdp_ratio: float,
-    ) -> tuple[Tensor, Tensor | None, tuple[Tensor, ...]]:
+    ) -> LatentOutput:
+        """infer() up to the decoder (streaming decodes the latent itself, piece by piece)."""
         g = self.speaker_embedding(sid)
         hidden, m_p, logs_p, x_mask, _ = self.enc_p(
             x, x_lengths, tone, language, bert, ja_bert, en_bert, emo, g=g
@@ -292,7 +285,7 @@ class SynthesizerTrn(nn.Module):
         logs_p = torch.matmul(frames_by_token, logs_p.transpose(1, 2)).transpose(1, 2)
         z_p = m_p + torch.randn_like(m_p) * torch.exp(logs_p) * noise_scale
         z = self.flow.inverse(z_p, y_mask, g=g)
-        return z, g, (attn, y_mask, z_p, m_p, logs_p)
+        return LatentOutput(z, g, attn, y_mask, z_p, m_p, logs_p)
 
     def predict_log_durations(
         self, hidden: Tensor, x_mask: Tensor, g: Tensor, sdp_ratio: float, noise_scale_w: float

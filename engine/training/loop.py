@@ -135,12 +135,22 @@ def train(
     return session.store.latest() or session.store.path_for(progress.step)
 
 
+def _cpu_processes() -> bool:
+    """Whether a launcher (torchrun) started several processes on a machine without a GPU.
+
+    Accelerate builds a CPU process group (gloo) only when asked for the CPU; otherwise each rank
+    would see no process group, believe it is the main process, and write the same checkpoints.
+    """
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.accelerator.is_available()
+
+
 def _build_session(
     dataset_dir: Path, out_dir: Path, run: RunConfig, base_dir: str | Path | None
 ) -> Session:
     # find_unused_parameters: 2.2 wraps its duration discriminator this way; accelerate applies
     # one setting to every model.
     accelerator = Accelerator(
+        cpu=_cpu_processes(),
         mixed_precision=run.train.mixed_precision,
         log_with="tensorboard",
         project_dir=str(out_dir),
