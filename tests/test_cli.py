@@ -8,18 +8,10 @@ import torch
 from safetensors import safe_open
 
 from engine.__main__ import main
+from tests.fixtures.tiny_models import feature_cli_args
 from tests.fixtures.tiny_voice import build_tiny_voice
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _feature_args(tiny_bert_dirs, tiny_clap_dir) -> list[str]:
-    return [
-        "--bert-zh", str(tiny_bert_dirs["ZH"]),
-        "--bert-jp", str(tiny_bert_dirs["JP"]),
-        "--bert-en", str(tiny_bert_dirs["EN"]),
-        "--clap", str(tiny_clap_dir),
-    ]  # fmt: skip
 
 
 def test_phonemize_prints_json() -> None:
@@ -37,7 +29,7 @@ def test_synthesize_writes_a_wav_and_lists_speakers(
     tmp_path, tiny_bert_dirs, tiny_clap_dir, capsys
 ) -> None:
     model = build_tiny_voice(tmp_path / "voice")
-    features = _feature_args(tiny_bert_dirs, tiny_clap_dir)
+    features = feature_cli_args(tiny_bert_dirs, tiny_clap_dir)
     assert main(["synthesize", "--model", str(model), "--list-speakers", *features]) == 0
     assert capsys.readouterr().out.split() == ["alice", "bob"]
     out = tmp_path / "out.wav"
@@ -51,7 +43,7 @@ def test_synthesize_errors_are_one_line_and_exit_2(
     tmp_path, tiny_bert_dirs, tiny_clap_dir, capsys
 ) -> None:
     model = build_tiny_voice(tmp_path / "voice")
-    features = _feature_args(tiny_bert_dirs, tiny_clap_dir)
+    features = feature_cli_args(tiny_bert_dirs, tiny_clap_dir)
     out = str(tmp_path / "x.wav")
     args = ["synthesize", "--model", str(model), "--text", "Hi.", "--out", out, *features]
     assert main([*args, "--speaker", "carol"]) == 2

@@ -10,15 +10,7 @@ import soundfile as sf
 
 from engine.__main__ import main
 from tests.fixtures.recordings import ENGLISH_SENTENCES, make_recording
-
-
-def _feature_args(tiny_bert_dirs, tiny_clap_dir) -> list[str]:
-    return [
-        "--bert-zh", str(tiny_bert_dirs["ZH"]),
-        "--bert-jp", str(tiny_bert_dirs["JP"]),
-        "--bert-en", str(tiny_bert_dirs["EN"]),
-        "--clap", str(tiny_clap_dir),
-    ]  # fmt: skip
+from tests.fixtures.tiny_models import feature_cli_args
 
 
 def _tiny_en_whisper() -> str:
@@ -35,7 +27,7 @@ def test_prepare_runs_every_stage_and_prints_json(
     argv = [
         "prepare", str(dataset), "--speaker", "bob", "--audio", str(recording.path),
         "--whisper", _tiny_en_whisper(), "--language", "EN", "--json",
-        *_feature_args(tiny_bert_dirs, tiny_clap_dir),
+        *feature_cli_args(tiny_bert_dirs, tiny_clap_dir),
     ]  # fmt: skip
     assert main(argv) == 0
     summary = json.loads(capsys.readouterr().out)
@@ -75,7 +67,7 @@ def test_prepare_text_stage_on_a_label_file(
     clip.path.rename(dataset / "raw" / "clip.wav")
     (dataset / "esd.list").write_text(f"clip.wav|amy|EN|{ENGLISH_SENTENCES[0]}\n", "utf-8")
     stages = ["--stages", "resample,text"]
-    argv = ["prepare", str(dataset), *stages, *_feature_args(tiny_bert_dirs, tiny_clap_dir)]
+    argv = ["prepare", str(dataset), *stages, *feature_cli_args(tiny_bert_dirs, tiny_clap_dir)]
     assert main(argv) == 0
     err = capsys.readouterr().err
     assert "text: 1 kept" in err and "train.list: 1, val.list: 0" in err

@@ -97,10 +97,11 @@ class AsrConfig:
             raise ConfigError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}.")
         if self.cpu_threads < 0:
             raise ConfigError(f"cpu_threads must be 0 or more, got {self.cpu_threads}.")
-        object.__setattr__(self, "language", _parse_config_language(self.language))
+        object.__setattr__(self, "language", parse_language_setting(self.language))
 
 
-def _parse_config_language(value: str) -> str:
+def parse_language_setting(value: str) -> str:
+    """'auto' or a language code (ZH/JP/EN; 'ja', 'zh'... accepted); ConfigError otherwise."""
     if str(value).strip().lower() == AUTO_LANGUAGE:
         return AUTO_LANGUAGE
     try:

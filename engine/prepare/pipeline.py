@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.constants import AUTO_LANGUAGE, Language
+from engine.constants import AUTO_LANGUAGE
 from engine.errors import ConfigError
 from engine.features import FeatureConfig
+from engine.prepare.asr import parse_language_setting
 from engine.prepare.layout import DatasetLayout, check_speaker_name
 from engine.prepare.manifest import Manifest
 from engine.prepare.stages import (
@@ -86,7 +87,7 @@ class PrepareConfig:
 
     def __post_init__(self) -> None:
         self.stages = parse_stages(self.stages)
-        self.language = _parse_language(self.language)
+        self.language = parse_language_setting(self.language)
         if self.val_per_speaker < 0:
             raise ConfigError(f"val_per_speaker must be 0 or more, got {self.val_per_speaker}.")
         if not -70.0 <= self.loudness_target_db <= 0.0:
@@ -112,15 +113,6 @@ def parse_stages(stages: Sequence[str] | str) -> tuple[str, ...]:
     if not names:
         raise ConfigError(f"No stages selected; choose from {', '.join(STAGES)}.")
     return tuple(stage for stage in STAGES if stage in names)
-
-
-def _parse_language(value: str) -> str:
-    if str(value).strip().lower() == AUTO_LANGUAGE:
-        return AUTO_LANGUAGE
-    try:
-        return Language.parse(value).value
-    except ValueError as error:
-        raise ConfigError(str(error)) from None
 
 
 @dataclass
