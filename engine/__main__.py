@@ -258,6 +258,8 @@ def _train_command(args: argparse.Namespace) -> int:
         save_every=args.save_every,
         keep_checkpoints=args.keep,
         mixed_precision=args.mixed_precision,
+        eval_asr_model=args.eval_asr,
+        eval_asr_backend=args.eval_asr_backend,
     )
     out_dir = Path(args.out) if args.out else Path(args.dataset) / "models"
     latest = train(args.dataset, out_dir, run, base_dir=args.base)
@@ -280,6 +282,14 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--save-every", type=int, metavar="N", help="checkpoint every N steps")
     parser.add_argument("--keep", type=int, metavar="K", help="keep the K newest checkpoints")
     parser.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"], help="GPU only")
+    parser.add_argument(
+        "--eval-asr", metavar="NAME_OR_PATH",
+        help="Whisper model: log the CER/WER of the eval samples (an intelligibility curve)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--eval-asr-backend", choices=["faster-whisper", "openai-whisper"],
+        help="ASR backend for --eval-asr (default: the config's, faster-whisper)",
+    )  # fmt: skip
     parser.set_defaults(handler=_train_command)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from engine.errors import ConfigError
 from engine.model.config import AudioConfig, ModelConfig, json_ready
+from engine.prepare.asr import BACKENDS as ASR_BACKENDS
 
 MIXED_PRECISION = ("no", "bf16", "fp16")
 # 2.2's train_ms.py hard-codes these spectrogram-length bucket edges (in frames).
@@ -45,6 +46,10 @@ class TrainConfig:
     eval_samples: int = 2
     mixed_precision: str = "no"
     num_workers: int = 0
+    # Whisper name or local path: transcribe the eval samples and log val/cer (ZH, JP) and
+    # val/wer (EN) against the val text, an intelligibility curve. None: off.
+    eval_asr_model: str | None = None
+    eval_asr_backend: str = "faster-whisper"  # or "openai-whisper"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
@@ -72,6 +77,10 @@ class TrainConfig:
             raise ConfigError("train.grad_clip_value must be positive or null")
         if self.num_workers < 0 or self.eval_samples < 0 or self.min_text_len < 0:
             raise ConfigError("train.num_workers, eval_samples and min_text_len must be >= 0")
+        if self.eval_asr_model is not None and not str(self.eval_asr_model).strip():
+            raise ConfigError("train.eval_asr_model must be a Whisper name, a path, or null")
+        if self.eval_asr_backend not in ASR_BACKENDS:
+            raise ConfigError(f"train.eval_asr_backend must be one of {ASR_BACKENDS}")
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, set_seed
@@ -22,7 +23,8 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from engine.audio import save_wav
+from engine.audio import resample, save_wav
+from engine.constants import Language
 from engine.files import write_json_atomic
 from engine.model.checkpoint import CheckpointConfig, read_checkpoint_config, save_checkpoint
 from engine.model.commons import slice_segments
@@ -33,7 +35,15 @@ from engine.model.upstream import (
     build_generator,
     build_multi_period_discriminator,
 )
-from engine.prepare.labels import read_cleaned_list
+from engine.prepare.asr import (
+    WHISPER_SAMPLE_RATE,
+    AsrConfig,
+    Transcriber,
+    character_error_rate,
+    load_transcriber,
+    word_error_rate,
+)
+from engine.prepare.labels import CleanedLine, read_cleaned_list
 from engine.prepare.layout import DatasetLayout
 from engine.spectrogram import mel_filterbank, mel_spectrogram, spectrogram_to_mel
 from engine.training.base import (
@@ -63,6 +73,8 @@ from engine.training.state import GENERATOR_DIR, CheckpointStore, TrainingProgre
 logger = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.jsonl"
+# The eval ASR decodes greedily, once, and briefly: a curve point, not a transcription.
+EVAL_ASR_MAX_TOKENS = 128
 RUN_CONFIG_FILE = "train_config.json"
 TRACKER_PROJECT = "tensorboard"
 
@@ -86,6 +98,8 @@ class Session:
     mel_basis: Tensor
     store: CheckpointStore
     progress: TrainingProgress = field(default_factory=TrainingProgress)
+    transcriber: Transcriber | None = None  # the eval ASR (train.eval_asr_model), loaded lazily
+    asr_disabled: bool = False  # set when it failed: warned once, then skipped for the run
 
     @property
     def generator(self) -> SynthesizerTrn:
@@ -428,10 +442,11 @@ def _evaluate(s: Session) -> float | None:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
             loss = validation_mel_loss(generator, s.val_set, s.mel_basis)
-            _write_samples(s, generator)
+            samples = _write_samples(s, generator)
+            metrics = {"val/mel_loss": loss, **_intelligibility(s, samples)}
         generator.train()
-        s.accelerator.log({"val/mel_loss": loss}, step=s.progress.step)
-        _append_metrics(s, {"step": s.progress.step, "val/mel_loss": loss})
+        s.accelerator.log(metrics, step=s.progress.step)
+        _append_metrics(s, {"step": s.progress.step, **metrics})
         best = s.progress.best_val_mel_loss
         s.progress.best_val_mel_loss = loss if best is None else min(best, loss)
     s.accelerator.wait_for_everyone()
@@ -462,7 +477,9 @@ def validation_mel_loss(
     return sum(losses) / len(losses) if losses else math.nan
 
 
-def _write_samples(s: Session, generator: SynthesizerTrn) -> None:
+def _write_samples(s: Session, generator: SynthesizerTrn) -> list[tuple[np.ndarray, CleanedLine]]:
+    """Synthesize the first val lines into samples/step_N/; returns (audio, line) pairs."""
+    written = []
     device = next(generator.parameters()).device
     folder = s.out_dir / "samples" / f"step_{s.progress.step:08d}"
     for index in range(min(s.run.train.eval_samples, len(s.val_set))):
@@ -474,6 +491,49 @@ def _write_samples(s: Session, generator: SynthesizerTrn) -> None:
         ).audio  # fmt: skip
         samples = audio[0, 0].float().cpu().numpy()
         save_wav(folder / f"{index}.wav", samples, s.run.audio.sampling_rate)
+        written.append((samples, s.val_set.lines[index]))
+    return written
+
+
+def _eval_transcriber(s: Session) -> Transcriber | None:
+    """The eval ASR, loaded on first use; None when off or after it failed (warned once)."""
+    model = s.run.train.eval_asr_model
+    if model is None or s.asr_disabled:
+        return None
+    if s.transcriber is None:
+        config = AsrConfig(
+            backend=s.run.train.eval_asr_backend, model=model,
+            device="cuda" if s.accelerator.device.type == "cuda" else "cpu",
+            beam_size=1, temperatures=(0.0,), max_new_tokens=EVAL_ASR_MAX_TOKENS,
+        )  # fmt: skip
+        transcriber = load_transcriber(config)
+        transcriber.load()
+        s.transcriber = transcriber
+    return s.transcriber
+
+
+def _intelligibility(s: Session, samples: list[tuple[np.ndarray, CleanedLine]]) -> dict[str, float]:
+    """Mean val/cer (ZH, JP) and val/wer (EN) of what the eval ASR hears in the samples.
+
+    Optional: any ASR failure logs one warning and turns the metric off for the run.
+    """
+    scores: dict[str, list[float]] = {"val/cer": [], "val/wer": []}
+    try:
+        transcriber = _eval_transcriber(s)
+        if transcriber is None:
+            return {}
+        for audio, line in samples:
+            audio_16k = resample(audio, s.run.audio.sampling_rate, WHISPER_SAMPLE_RATE)
+            heard = transcriber.transcribe(audio_16k, line.language.value).text
+            if line.language == Language.EN:
+                scores["val/wer"].append(word_error_rate(line.norm_text, heard))
+            else:
+                scores["val/cer"].append(character_error_rate(line.norm_text, heard))
+    except Exception as error:  # the ASR is optional: it must never stop training
+        logger.warning("Eval ASR disabled for this run (no val/cer, val/wer): %s", error)
+        s.asr_disabled, s.transcriber = True, None
+        return {}
+    return {name: sum(values) / len(values) for name, values in scores.items() if values}
 
 
 def _save(s: Session, val_loss: float | None) -> None:
