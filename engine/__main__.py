@@ -260,8 +260,21 @@ def _train_command(args: argparse.Namespace) -> int:
         mixed_precision=args.mixed_precision,
         eval_asr_model=args.eval_asr,
         eval_asr_backend=args.eval_asr_backend,
+        hub_repo=args.hub_repo,
+        hub_interval_s=args.hub_interval,
+        hub_private=args.hub_private,
+        hub_push_training_state=args.hub_push_state,
+        hub_endpoint=args.hub_endpoint,
     )
     out_dir = Path(args.out) if args.out else Path(args.dataset) / "models"
+    if args.resume_from_hub:
+        from engine.hub_sync import pull_training_state
+
+        pulled = pull_training_state(
+            args.resume_from_hub, out_dir / "checkpoints", endpoint=run.train.hub_endpoint
+        )
+        if pulled is not None:
+            print(f"resuming from the Hub's {pulled.name}", file=sys.stderr)
     latest = train(args.dataset, out_dir, run, base_dir=args.base)
     print(latest)
     return 0
@@ -290,7 +303,86 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
         "--eval-asr-backend", choices=["faster-whisper", "openai-whisper"],
         help="ASR backend for --eval-asr (default: the config's, faster-whisper)",
     )  # fmt: skip
+    hub = parser.add_argument_group("Hugging Face Hub sync (token from HF_TOKEN)")
+    hub.add_argument("--hub-repo", metavar="OWNER/NAME", help="push checkpoints to this repo")
+    hub.add_argument("--hub-interval", type=float, metavar="SECONDS", help="default 1800")
+    hub.add_argument("--hub-private", action="store_true", default=None, help="private repo")
+    hub.add_argument(
+        "--hub-push-state", action="store_true", default=None,
+        help="also push the training state (optimizers...) under training_state/",
+    )  # fmt: skip
+    hub.add_argument("--hub-endpoint", help="Hub URL (default: huggingface.co or HF_ENDPOINT)")
+    hub.add_argument(
+        "--resume-from-hub", metavar="OWNER/NAME",
+        help="before training, fetch the repo's training_state/ so the run resumes from it",
+    )  # fmt: skip
     parser.set_defaults(handler=_train_command)
+
+
+def _hub_push_command(args: argparse.Namespace) -> int:
+    from engine.hub import HubConfig, push_checkpoint
+    from engine.training.state import CheckpointStore
+
+    source = Path(args.source)
+    latest = CheckpointStore(source / "checkpoints").latest()
+    checkpoint = latest if latest is not None else source  # a run folder, or a checkpoint/voice
+    extras = [source / "metrics.jsonl"] if latest is not None else []
+    config = HubConfig(args.repo, endpoint=args.endpoint, private=args.private)
+    result = push_checkpoint(
+        checkpoint, config, include_training_state=args.with_state,
+        extra_files=[path for path in extras if path.is_file()],
+    )  # fmt: skip
+    state = "pushed" if result.committed else "up to date"
+    print(f"{state}: {result.repo_id}@{result.commit_sha} ({checkpoint})")
+    return 0
+
+
+def _hub_pull_command(args: argparse.Namespace) -> int:
+    from engine.hub import pull_model
+
+    folder = pull_model(
+        args.repo, args.out, revision=args.revision, endpoint=args.endpoint, filename=args.file
+    )
+    print(folder)
+    return 0
+
+
+def _hub_status_command(args: argparse.Namespace) -> int:
+    from huggingface_hub import HfApi
+
+    from engine.hub import with_retries
+
+    api = HfApi(endpoint=args.endpoint)
+    info = with_retries(
+        lambda: api.repo_info(args.repo, revision=args.revision, files_metadata=False),
+        args.repo, 3, 1.0,
+    )  # fmt: skip
+    files = sorted(sibling.rfilename for sibling in info.siblings or [])
+    print(json.dumps({"repo_id": args.repo, "commit": info.sha, "files": files}, indent=2))
+    return 0
+
+
+def _add_hub_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("hub", help="push, pull or inspect voices on the Hugging Face Hub")
+    actions = parser.add_subparsers(dest="hub_command", required=True)
+    push = actions.add_parser("push", help="push a run's latest checkpoint or a voice folder")
+    push.add_argument("source", help="run folder (checkpoints/), checkpoint folder or voice folder")
+    push.add_argument("--repo", required=True, metavar="OWNER/NAME")
+    push.add_argument("--private", action="store_true", help="create the repo private")
+    push.add_argument("--with-state", action="store_true", help="also push training_state/")
+    push.set_defaults(handler=_hub_push_command)
+    pull = actions.add_parser("pull", help="download a voice (ours or 2.2's) into a folder")
+    pull.add_argument("repo", metavar="OWNER/NAME")
+    pull.add_argument("--out", required=True, help="parent folder; the voice lands in a subfolder")
+    pull.add_argument("--revision", help="branch, tag or commit")
+    pull.add_argument("--file", help="a 2.2 G_<step>.pth (default: the latest)")
+    pull.set_defaults(handler=_hub_pull_command)
+    status = actions.add_parser("status", help="a repo's latest commit and files (JSON)")
+    status.add_argument("--repo", required=True, metavar="OWNER/NAME")
+    status.add_argument("--revision", default="main", help="branch, tag or commit")
+    status.set_defaults(handler=_hub_status_command)
+    for action in (push, pull, status):
+        action.add_argument("--endpoint", help="Hub URL (default: huggingface.co or HF_ENDPOINT)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -308,6 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_convert_parser(commands)
     _add_prepare_parser(commands)
     _add_train_parser(commands)
+    _add_hub_parser(commands)
     return parser
 
 

@@ -123,7 +123,7 @@ def push_checkpoint(
             logger.info("Pushed step %d to %s", voice_config.iteration, config.repo_id)
             return PushResult(config.repo_id, info.oid, True, tuple(sorted(local)))
 
-        return _with_retries(push, config.repo_id, attempts, backoff_s)
+        return with_retries(push, config.repo_id, attempts, backoff_s)
 
 
 def pull_model(
@@ -160,7 +160,7 @@ def pull_model(
         )
         return dest
 
-    path = _with_retries(pull, repo_id, attempts, backoff_s)
+    path = with_retries(pull, repo_id, attempts, backoff_s)
     logger.info("Pulled %s into %s", repo_id, path)
     return path
 
@@ -258,7 +258,7 @@ def _file_id(path: Path, is_lfs: bool) -> str:
     return digest.hexdigest()
 
 
-def _with_retries(action: Callable[[], T], repo_id: str, attempts: int, backoff_s: float) -> T:
+def with_retries(action: Callable[[], T], repo_id: str, attempts: int, backoff_s: float) -> T:
     """Run action, retrying network failures and 5xx answers with exponential backoff."""
     for attempt in range(1, attempts + 1):
         try:

@@ -50,6 +50,13 @@ class TrainConfig:
     # val/wer (EN) against the val text, an intelligibility curve. None: off.
     eval_asr_model: str | None = None
     eval_asr_backend: str = "faster-whisper"  # or "openai-whisper"
+    # Push the latest checkpoint to this Hub repo ("owner/name") every hub_interval_s seconds
+    # and once at the end (engine.hub_sync). None: off. The token comes from HF_TOKEN.
+    hub_repo: str | None = None
+    hub_interval_s: float = 1800.0
+    hub_private: bool = False
+    hub_push_training_state: bool = False
+    hub_endpoint: str | None = None  # None: huggingface.co (or HF_ENDPOINT)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
@@ -81,6 +88,12 @@ class TrainConfig:
             raise ConfigError("train.eval_asr_model must be a Whisper name, a path, or null")
         if self.eval_asr_backend not in ASR_BACKENDS:
             raise ConfigError(f"train.eval_asr_backend must be one of {ASR_BACKENDS}")
+        if self.hub_repo is not None and (
+            self.hub_repo.count("/") != 1 or not all(self.hub_repo.split("/"))
+        ):
+            raise ConfigError(f"train.hub_repo must look like 'owner/name', got {self.hub_repo!r}")
+        if not self.hub_interval_s > 0:
+            raise ConfigError(f"train.hub_interval_s must be positive, got {self.hub_interval_s}")
 
 
 @dataclass(frozen=True)

@@ -119,7 +119,16 @@ def train(
     ignored); otherwise the networks start from `base_dir` if given, else at random.
     """
     session = _build_session(Path(dataset_dir), Path(out_dir), run, base_dir)
-    accelerator, progress, train_cfg = session.accelerator, session.progress, run.train
+    syncer = _start_hub_sync(session)
+    try:
+        return _train_loop(session)
+    finally:
+        if syncer is not None:
+            syncer.stop(final_push=True)  # logs, never raises
+
+
+def _train_loop(session: Session) -> Path:
+    accelerator, progress, train_cfg = session.accelerator, session.progress, session.run.train
     bar = tqdm(total=train_cfg.max_steps, initial=progress.step, dynamic_ncols=True,
                disable=not accelerator.is_main_process, desc="train")  # fmt: skip
     if progress.step == 0:
@@ -147,6 +156,23 @@ def train(
     bar.close()
     accelerator.end_training()
     return session.store.latest() or session.store.path_for(progress.step)
+
+
+def _start_hub_sync(s: Session) -> Any:
+    """The main process's CheckpointSyncer when train.hub_repo is set, started; else None."""
+    cfg = s.run.train
+    if cfg.hub_repo is None or not s.accelerator.is_main_process:
+        return None
+    from engine.hub import HubConfig
+    from engine.hub_sync import CheckpointSyncer
+
+    hub = HubConfig(cfg.hub_repo, endpoint=cfg.hub_endpoint, private=cfg.hub_private)
+    syncer = CheckpointSyncer(
+        s.out_dir, hub, interval_s=cfg.hub_interval_s,
+        include_training_state=cfg.hub_push_training_state,
+    )  # fmt: skip
+    syncer.start()
+    return syncer
 
 
 def _cpu_processes() -> bool:

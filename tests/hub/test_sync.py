@@ -1,0 +1,197 @@
+"""CheckpointSyncer, training with --hub-repo and the `hub` CLI against the loopback Hub."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from engine.__main__ import main
+from engine.hub import HubConfig, push_checkpoint
+from engine.hub_sync import CheckpointSyncer, pull_training_state
+from engine.training.config import RunConfig, TrainConfig
+from engine.training.state import GENERATOR_DIR, META_FILE, CheckpointStore
+from tests.fixtures.fake_hub import FakeHub
+from tests.fixtures.tiny_voice import build_tiny_voice
+from tests.hub.conftest import TOKEN
+from tests.training.conftest import build_tiny_dataset
+from tests.training.test_training import _env, _run, _train_args
+
+REPO = "tester/run"
+
+
+@pytest.fixture(scope="module")
+def voices(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Three tiny voices with different weights, standing in for successive checkpoints."""
+    root = tmp_path_factory.mktemp("voices")
+    return [build_tiny_voice(root / str(seed), seed=seed) for seed in range(3)]
+
+
+def _add_checkpoint(run_dir: Path, step: int, voice: Path) -> Path:
+    """A complete checkpoint folder laid out as CheckpointStore writes it (temp, then rename)."""
+    store = CheckpointStore(run_dir / "checkpoints")
+    temp = store.begin(step)
+    shutil.copytree(voice, temp / GENERATOR_DIR)
+    (temp / "optimizer.bin").write_bytes(b"optimizer %d" % step)
+    return store.commit(temp, step, {"epoch": 0, "val_mel_loss": None})
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.1)
+
+
+def _remote_weights(hub: FakeHub) -> bytes | None:
+    return hub.files(REPO).get("model.safetensors") if REPO in hub.repos else None
+
+
+def _local_files(run_dir: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(run_dir)): p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+
+
+def test_syncer_pushes_latest_complete_checkpoint_once(fake_hub, voices, tmp_path) -> None:
+    run_dir = tmp_path / "run"
+    _add_checkpoint(run_dir, 10, voices[0])
+    latest = _add_checkpoint(run_dir, 20, voices[1])
+    CheckpointStore(run_dir / "checkpoints").begin(30)  # a save in progress: never pushed
+    (run_dir / "metrics.jsonl").write_text('{"step": 1}\n')
+    sample = run_dir / "samples" / "step_00000020" / "0.wav"
+    sample.parent.mkdir(parents=True)
+    sample.write_bytes(b"RIFF fake wav")
+    syncer = CheckpointSyncer(
+        run_dir, HubConfig(REPO, endpoint=fake_hub.endpoint), interval_s=1, backoff_s=0.01
+    )
+    syncer.start()
+    try:
+        _wait_for(lambda: syncer.status()["last_success_step"] == 20)
+        remote = fake_hub.files(REPO)
+        for name in ("config.json", "model.safetensors"):
+            assert remote[name] == (latest / GENERATOR_DIR / name).read_bytes()
+        assert remote["metrics.jsonl"] == b'{"step": 1}\n'
+        assert remote["sample_0.wav"] == b"RIFF fake wav"
+        assert not any(name.startswith("training_state/") for name in remote)
+        commits = fake_hub.commit_count(REPO)
+        time.sleep(2.5)  # two more intervals: the same checkpoint is not uploaded again
+        assert fake_hub.commit_count(REPO) == commits
+        status = syncer.status()
+        assert status["running"] and status["next_run"] is not None
+        assert status["last_success_commit"] == fake_hub.repos[REPO].head.sha
+        assert status["last_error"] is None
+    finally:
+        assert syncer.stop(final_push=True) is not None
+    assert fake_hub.commit_count(REPO) == commits  # the final push found nothing new
+    assert not syncer.status()["running"]
+
+
+def test_syncer_survives_hub_outages_and_catches_up(
+    fake_hub, voices, tmp_path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    run_dir = tmp_path / "run"
+    _add_checkpoint(run_dir, 10, voices[0])
+    before = _local_files(run_dir)
+    syncer = CheckpointSyncer(
+        run_dir, HubConfig(REPO, endpoint=fake_hub.endpoint), interval_s=1,
+        attempts=2, backoff_s=0.01,
+    )  # fmt: skip
+    fake_hub.fail_next(10_000)  # 500s
+    syncer.start()
+    try:
+        _wait_for(lambda: (syncer.status()["last_error"] or "").startswith("HubError"))
+        assert syncer.status()["last_success_step"] is None
+        newest = _add_checkpoint(run_dir, 20, voices[2])
+        fake_hub.fail_next(10_000, drop_connection=True)
+        time.sleep(1.5)
+        assert syncer.status()["last_error"] is not None
+        assert syncer.status()["running"]
+        fake_hub.fail_next(0)
+        _wait_for(lambda: syncer.status()["last_success_step"] == 20)
+        assert (
+            _remote_weights(fake_hub) == (newest / GENERATOR_DIR / "model.safetensors").read_bytes()
+        )
+        assert syncer.status()["last_error"] is None
+    finally:
+        syncer.stop(final_push=False)
+    after = _local_files(run_dir)
+    assert all(after[name] == data for name, data in before.items())  # nothing local lost
+    assert "Hub sync to tester/run failed" in caplog.text
+    assert TOKEN not in caplog.text
+
+
+def test_push_now_without_checkpoint_is_none(fake_hub, tmp_path) -> None:
+    syncer = CheckpointSyncer(tmp_path, HubConfig(REPO, endpoint=fake_hub.endpoint))
+    assert syncer.push_now() is None
+    assert syncer.stop() is None
+    assert REPO not in fake_hub.repos
+
+
+def test_training_state_round_trip_for_resume(fake_hub, voices, tmp_path) -> None:
+    checkpoint = _add_checkpoint(tmp_path / "run", 20, voices[0])
+    push_checkpoint(
+        checkpoint, HubConfig(REPO, endpoint=fake_hub.endpoint), include_training_state=True,
+        backoff_s=0.01,
+    )  # fmt: skip
+    target = tmp_path / "resumed" / "checkpoints"
+    pulled = pull_training_state(REPO, target, endpoint=fake_hub.endpoint)
+    assert pulled == CheckpointStore(target).latest() == target / "step_00000020"
+    for name in ("optimizer.bin", META_FILE, f"{GENERATOR_DIR}/model.safetensors"):
+        assert (pulled / name).read_bytes() == (checkpoint / name).read_bytes()
+    assert not [p for p in target.iterdir() if p.name.startswith(".")]
+    assert pull_training_state(REPO, target, endpoint=fake_hub.endpoint) is None  # not newer
+
+
+def test_hub_settings_round_trip_and_validate() -> None:
+    run = RunConfig().with_train(hub_repo="me/voice", hub_interval_s=60, hub_private=True)
+    assert RunConfig.from_dict(run.to_dict()) == run
+    assert RunConfig().train.hub_repo is None
+    with pytest.raises(Exception, match="owner/name"):
+        TrainConfig(hub_repo="voice")
+
+
+def test_cli_hub_push_status_pull(fake_hub, voices, tmp_path, capsys) -> None:
+    run_dir = tmp_path / "run"
+    checkpoint = _add_checkpoint(run_dir, 10, voices[1])
+    endpoint = ["--endpoint", fake_hub.endpoint]
+    assert main(["hub", "push", str(run_dir), "--repo", REPO, "--with-state", *endpoint]) == 0
+    assert capsys.readouterr().out.startswith(f"pushed: {REPO}@")
+    assert main(["hub", "status", "--repo", REPO, *endpoint]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["commit"] == fake_hub.repos[REPO].head.sha
+    assert {"config.json", "model.safetensors", "training_state/optimizer.bin"} <= set(
+        status["files"]
+    )
+    assert main(["hub", "pull", REPO, "--out", str(tmp_path / "voices"), *endpoint]) == 0
+    folder = Path(capsys.readouterr().out.strip())
+    weights = (checkpoint / GENERATOR_DIR / "model.safetensors").read_bytes()
+    assert (folder / "model.safetensors").read_bytes() == weights
+    assert main(["hub", "push", str(run_dir), "--repo", REPO, "--with-state", *endpoint]) == 0
+    assert capsys.readouterr().out.startswith("up to date:")
+
+
+@pytest.mark.slow
+def test_training_with_hub_repo_pushes_the_final_checkpoint(
+    fake_hub, tmp_path, monkeypatch
+) -> None:
+    tiny_dataset = build_tiny_dataset(tmp_path / "dataset")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # the child inherits this process's env (_env)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    assert _env()["HF_HUB_OFFLINE"] == "0" and _env()["HF_TOKEN"] == TOKEN
+    args = _train_args(tiny_dataset, 8, 4, "--hub-repo", REPO, "--hub-interval", "1",
+                       "--hub-endpoint", fake_hub.endpoint)  # fmt: skip
+    _run(args)
+    latest = CheckpointStore(tiny_dataset / "models" / "checkpoints").latest()
+    assert latest is not None and latest.name == "step_00000008"
+    remote = fake_hub.files(REPO)
+    assert (
+        remote["model.safetensors"] == (latest / GENERATOR_DIR / "model.safetensors").read_bytes()
+    )
+    assert "steps: 8" in remote["README.md"].decode()
+    assert fake_hub.commit_count(REPO) >= 2  # the repo's first commit, then our pushes
+    assert remote["metrics.jsonl"] == (tiny_dataset / "models" / "metrics.jsonl").read_bytes()
