@@ -52,13 +52,20 @@ class DiscriminatorP(nn.Module):
             x = F.pad(x, (0, padding), "reflect")
             length += padding
         x = x.view(batch, channels, length // self.period, self.period)
-        feature_maps = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            feature_maps.append(x)
-        x = self.conv_post(x)
+        return _conv_stack(self.convs, self.conv_post, x)
+
+
+def _conv_stack(
+    convs: nn.ModuleList, conv_post: nn.Module, x: Tensor
+) -> tuple[Tensor, list[Tensor]]:
+    """LeakyReLU conv stack then conv_post: (flattened logits, every layer's output)."""
+    feature_maps = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), LRELU_SLOPE)
         feature_maps.append(x)
-        return x.flatten(1, -1), feature_maps
+    x = conv_post(x)
+    feature_maps.append(x)
+    return x.flatten(1, -1), feature_maps
 
 
 class DiscriminatorS(nn.Module):
@@ -83,13 +90,7 @@ class DiscriminatorS(nn.Module):
 
     def forward(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
         """x [b, 1, samples] -> (logits [b, n], feature maps)."""
-        feature_maps = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            feature_maps.append(x)
-        x = self.conv_post(x)
-        feature_maps.append(x)
-        return x.flatten(1, -1), feature_maps
+        return _conv_stack(self.convs, self.conv_post, x)
 
 
 class MultiPeriodDiscriminator(nn.Module):
