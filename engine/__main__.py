@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -275,7 +277,9 @@ def _train_command(args: argparse.Namespace) -> int:
         )
         if pulled is not None:
             print(f"resuming from the Hub's {pulled.name}", file=sys.stderr)
-    latest = train(args.dataset, out_dir, run, base_dir=args.base)
+    stop = threading.Event()  # SIGTERM: save a checkpoint of the current step, then exit
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    latest = train(args.dataset, out_dir, run, base_dir=args.base, stop=stop)
     print(latest)
     return 0
 

@@ -10,6 +10,8 @@ import json
 import logging
 import math
 import os
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,6 +102,7 @@ class Session:
     progress: TrainingProgress = field(default_factory=TrainingProgress)
     transcriber: Transcriber | None = None  # the eval ASR (train.eval_asr_model), loaded lazily
     asr_disabled: bool = False  # set when it failed: warned once, then skipped for the run
+    stop: threading.Event | None = None  # set (e.g. by a SIGTERM handler) to stop after a save
 
     @property
     def generator(self) -> SynthesizerTrn:
@@ -112,13 +115,16 @@ def train(
     out_dir: str | Path,
     run: RunConfig,
     base_dir: str | Path | None = None,
+    stop: threading.Event | None = None,
 ) -> Path:
     """Train (or resume) on a prepared dataset; returns the latest checkpoint folder.
 
     A run folder that already holds a complete checkpoint resumes from it (and `base_dir` is
-    ignored); otherwise the networks start from `base_dir` if given, else at random.
+    ignored); otherwise the networks start from `base_dir` if given, else at random. Setting
+    `stop` ends the run early with a checkpoint of the current step (a later call resumes).
     """
     session = _build_session(Path(dataset_dir), Path(out_dir), run, base_dir)
+    session.stop = stop
     syncer = _start_hub_sync(session)
     try:
         return _train_loop(session)
@@ -144,18 +150,33 @@ def _train_loop(session: Session) -> Path:
             progress.batches_in_epoch += 1
             _report(session, metrics, bar)
             val_loss = _evaluate(session) if progress.step % train_cfg.eval_every == 0 else None
-            if progress.step % train_cfg.save_every == 0 or progress.step == train_cfg.max_steps:
+            stopping = _stop_requested(session)
+            last = progress.step == train_cfg.max_steps
+            if progress.step % train_cfg.save_every == 0 or last or stopping:
                 _save(session, val_loss)
-            if progress.step >= train_cfg.max_steps:
+            if progress.step >= train_cfg.max_steps or stopping:
                 break
         else:  # a full epoch: decay the learning rates as 2.2 does, once per epoch
             for scheduler in session.schedulers:
                 scheduler.step()
             progress.epoch += 1
             progress.batches_in_epoch = 0
+            continue
+        break  # max_steps reached or a stop was requested
+    if session.stop is not None and session.stop.is_set():
+        logger.info("Stopped on request at step %d (checkpoint saved)", progress.step)
     bar.close()
     accelerator.end_training()
     return session.store.latest() or session.store.path_for(progress.step)
+
+
+def _stop_requested(s: Session) -> bool:
+    """Whether any process was asked to stop; all processes agree, so they save together."""
+    local = s.stop is not None and s.stop.is_set()
+    if s.accelerator.num_processes == 1:
+        return local
+    flag = torch.tensor([1.0 if local else 0.0], device=s.accelerator.device)
+    return bool(s.accelerator.reduce(flag, reduction="sum").item() > 0)
 
 
 def _start_hub_sync(s: Session) -> Any:
@@ -450,7 +471,7 @@ def _append_metrics(s: Session, record: dict[str, Any]) -> None:
     """One JSON line per record; a single O_APPEND write cannot interleave or half-appear."""
     if not s.accelerator.is_main_process:
         return
-    line = json.dumps(record, allow_nan=True) + "\n"
+    line = json.dumps({**record, "time": round(time.time(), 3)}, allow_nan=True) + "\n"
     handle = os.open(s.out_dir / METRICS_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(handle, line.encode("utf-8"))

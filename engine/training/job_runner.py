@@ -1,0 +1,87 @@
+"""The process behind `TrainingJob.start`: `python -m engine.training.job_runner <run_dir>`.
+
+It reads the request from <run_dir>/job.json, trains, and writes the final state there itself
+(finished, stopped or failed with a one-line reason), so whoever attaches later can tell.
+SIGTERM and SIGINT stop the run after a checkpoint of the current step.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+from engine.errors import SonareError
+from engine.training.jobs import TrainingRequest, read_job, update_job
+
+logger = logging.getLogger("engine.training.job_runner")
+
+
+def run_job(run_dir: Path, stop: threading.Event) -> str:
+    """Train what job.json asks for; returns the final state written there."""
+    from engine.training import RunConfig, train
+
+    request = TrainingRequest.from_dict(read_job(run_dir)["request"])
+    run = RunConfig.from_file(request.config) if request.config else RunConfig()
+    run = run.with_train(
+        max_steps=request.steps, batch_size=request.batch_size,
+        learning_rate=request.learning_rate, eval_every=request.eval_every,
+        save_every=request.save_every, hub_repo=request.hub_repo,
+        hub_interval_s=request.hub_interval_s,
+    )  # fmt: skip
+    update_job(run_dir, state="running", pid=os.getpid(), started_at=time.time(),
+               max_steps=run.train.max_steps, error=None)  # fmt: skip
+    base = _local_base(request.base, run_dir) if request.base else None
+    train(request.dataset_dir, run_dir, run, base_dir=base, stop=stop)
+    return "stopped" if stop.is_set() else "finished"
+
+
+def _local_base(base: str, run_dir: Path) -> Path:
+    """A local folder as is; an 'owner/name' Hub id pulled into <run>/base/ first."""
+    path = Path(base).expanduser()
+    if path.exists():
+        return path
+    if base.count("/") == 1 and not base.startswith((".", "/", "~")):
+        from engine.hub import pull_model
+
+        logger.info("Pulling the base model %s from the Hub", base)
+        return pull_model(base, run_dir / "base")
+    raise SonareError(f"Base model not found: {base} is neither a folder nor a Hub repo id.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; exit code 0 when finished or stopped, 1 when training failed."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m engine.training.job_runner RUN_DIR", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    run_dir = Path(args[0]).resolve()
+    stop = threading.Event()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_: stop.set())
+    try:
+        state = run_job(run_dir, stop)
+    except SonareError as error:
+        update_job(run_dir, state="failed", error=str(error), ended_at=time.time())
+        logger.error("Training failed: %s", error)
+        return 1
+    except Exception as error:  # report any crash in job.json, with the traceback in the log
+        traceback.print_exc()
+        reason = f"{type(error).__name__}: {error}".splitlines()[0]
+        update_job(run_dir, state="failed", error=reason, ended_at=time.time())
+        return 1
+    update_job(run_dir, state=state, ended_at=time.time())
+    logger.info("Training %s", state)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,314 @@
+"""Training as a background process that outlives the caller (a web app, a notebook).
+
+    <run>/job.json    what was asked, the process id and its state (written atomically)
+    <run>/train.log   the process's output
+
+`TrainingJob.start` spawns `python -m engine.training.job_runner <run>` in its own session; the
+runner writes the final state itself, so any process can attach later (`TrainingJob(run_dir)`)
+and read the state, progress, losses and samples. Stopping sends SIGTERM: the run saves a
+checkpoint of its current step and exits; starting again on the same folder resumes from it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.errors import ConfigError
+from engine.files import write_json_atomic
+from engine.training.state import GENERATOR_DIR, PREFIX, CheckpointStore
+
+JOB_FILE = "job.json"
+LOG_FILE = "train.log"
+METRICS_FILE = "metrics.jsonl"
+STATES = ("idle", "running", "finished", "stopped", "failed")
+LOG_TAIL_BYTES = 4000
+# Steps/s is measured over this many of the newest metric records of the current process.
+RATE_WINDOW = 20
+
+
+@dataclass(frozen=True)
+class TrainingRequest:
+    """What to train: the CLI's `train` options as one value (None: the config's setting)."""
+
+    dataset_dir: Path
+    run_dir: Path | None = None  # default <dataset_dir>/models
+    base: str | None = None  # local base-model folder, or a Hub repo id (pulled by the job)
+    config: Path | None = None  # training config JSON; None: 2.2's defaults
+    steps: int | None = None
+    batch_size: int | None = None
+    learning_rate: float | None = None
+    eval_every: int | None = None
+    save_every: int | None = None
+    hub_repo: str | None = None  # push checkpoints while training (token from HF_TOKEN)
+    hub_interval_s: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dataset_dir", Path(self.dataset_dir).expanduser().resolve())
+        run_dir = self.run_dir if self.run_dir is not None else self.dataset_dir / "models"
+        object.__setattr__(self, "run_dir", Path(run_dir).expanduser().resolve())
+        if self.config is not None:
+            object.__setattr__(self, "config", Path(self.config).expanduser().resolve())
+        for name in ("steps", "batch_size", "eval_every", "save_every"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ConfigError(f"{name} must be a positive whole number, got {value!r}.")
+        if self.learning_rate is not None and not self.learning_rate > 0:
+            raise ConfigError(f"learning_rate must be positive, got {self.learning_rate!r}.")
+        if self.base is not None and not str(self.base).strip():
+            object.__setattr__(self, "base", None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (paths as strings)."""
+        values = dataclasses.asdict(self)
+        return {
+            key: str(value) if isinstance(value, Path) else value for key, value in values.items()
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainingRequest:
+        """Inverse of to_dict."""
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class TrainingStatus:
+    """A snapshot of one run folder, for progress displays."""
+
+    run_dir: Path
+    state: str
+    pid: int | None = None
+    step: int = 0
+    max_steps: int | None = None
+    steps_per_s: float | None = None
+    eta_s: float | None = None
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    samples: list[Path] = field(default_factory=list)
+    latest_voice: Path | None = None  # the newest checkpoint's generator: Voice.load accepts it
+    log_tail: str = ""
+    error: str | None = None
+
+    @property
+    def running(self) -> bool:
+        """Whether the training process is alive."""
+        return self.state == "running"
+
+
+class TrainingJob:
+    """One run folder's background training process (started here or attached to)."""
+
+    def __init__(self, run_dir: str | os.PathLike[str]) -> None:
+        self.run_dir = Path(run_dir).expanduser().resolve()
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def start(cls, request: TrainingRequest) -> TrainingJob:
+        """Spawn the training process for `request`; ConfigError if one already runs there."""
+        _check_request(request)
+        job = cls(request.run_dir)
+        if job.status().running:
+            raise ConfigError(f"A training run is already going on in {job.run_dir}.")
+        job.run_dir.mkdir(parents=True, exist_ok=True)
+        _write_job(job.run_dir, {"state": "starting", "request": request.to_dict(),
+                                 "created_at": time.time()})  # fmt: skip
+        with open(job.run_dir / LOG_FILE, "ab") as log:
+            job._process = subprocess.Popen(
+                [sys.executable, "-m", "engine.training.job_runner", str(job.run_dir)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,  # outlives the caller; a Ctrl-C there does not reach it
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )  # fmt: skip
+        update_job(job.run_dir, pid=job._process.pid)
+        return job
+
+    def status(self) -> TrainingStatus:
+        """The run's state, progress, losses, samples and newest voice, read from its files."""
+        job = read_job(self.run_dir)
+        state, error = self._state(job)
+        metrics = read_metrics(self.run_dir / METRICS_FILE)
+        latest = CheckpointStore(self.run_dir / "checkpoints").latest()
+        saved = int(latest.name.removeprefix(PREFIX)) if latest is not None else 0
+        step = max((int(r["step"]) for r in metrics if "step" in r), default=saved)
+        step = max(step, saved)  # steps between log lines show up in checkpoints
+        max_steps = job.get("max_steps")
+        rate = _steps_per_s(metrics, job.get("started_at"))
+        eta = (max_steps - step) / rate if rate and max_steps and state == "running" else None
+        return TrainingStatus(
+            run_dir=self.run_dir, state=state, pid=job.get("pid"), step=step,
+            max_steps=max_steps, steps_per_s=rate, eta_s=eta, metrics=metrics,
+            samples=newest_samples(self.run_dir),
+            latest_voice=latest / GENERATOR_DIR if latest is not None else None,
+            log_tail=_log_tail(self.run_dir / LOG_FILE), error=error,
+        )  # fmt: skip
+
+    def stop(self, timeout_s: float = 60.0) -> TrainingStatus:
+        """Ask the run to save and exit (SIGTERM); kill it if it is still alive after timeout_s."""
+        pid = read_job(self.run_dir).get("pid")
+        if not self.status().running or pid is None:
+            return self.status()
+        update_job(self.run_dir, stop_requested_at=time.time())
+        _signal(pid, signal.SIGTERM)
+        status = self.wait(timeout_s)
+        if status.running:
+            _signal(pid, signal.SIGKILL)
+            status = self.wait(5.0)
+        return status
+
+    def wait(self, timeout_s: float | None = None) -> TrainingStatus:
+        """Block until the process ends (or timeout_s passes); the status at that moment."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            status = self.status()
+            if not status.running or (deadline is not None and time.monotonic() >= deadline):
+                return status
+            time.sleep(0.2)
+
+    def _state(self, job: dict[str, Any]) -> tuple[str, str | None]:
+        state = job.get("state", "idle")
+        if state not in ("starting", "running"):
+            return state, job.get("error")
+        pid = job.get("pid")
+        if pid is not None and self._alive(pid):
+            return "running", None
+        if state == "starting" and pid is None and time.time() - job.get("created_at", 0) < 30:
+            return "running", None  # between writing job.json and spawning
+        # The process ended without writing its state: killed, or the machine went down.
+        final = read_job(self.run_dir)  # it may have written it just now
+        if final.get("state") not in ("starting", "running"):
+            return final["state"], final.get("error")
+        return "failed", "The training process ended unexpectedly (killed or out of memory?)."
+
+    def _alive(self, pid: int) -> bool:
+        if self._process is not None and self._process.pid == pid:
+            return self._process.poll() is None
+        return process_alive(pid)
+
+
+def find_runs(root: str | os.PathLike[str]) -> list[Path]:
+    """Run folders under `root` (a job.json or a checkpoints/ inside), sorted by path."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found = {path.parent for path in root.rglob(JOB_FILE)}
+    found |= {path.parent for path in root.rglob("checkpoints") if path.is_dir()}
+    return sorted(found)
+
+
+def read_job(run_dir: Path) -> dict[str, Any]:
+    """The run's job.json ({} when absent or unreadable)."""
+    try:
+        values = json.loads((Path(run_dir) / JOB_FILE).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return values if isinstance(values, dict) else {}
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """Records of a metrics.jsonl, oldest first; a line being appended right now is skipped."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return []
+    records = []
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def newest_samples(run_dir: Path) -> list[Path]:
+    """The wavs of the newest evaluation (samples/step_N/*.wav), sorted by name."""
+    folders = sorted((Path(run_dir) / "samples").glob("step_*"), key=lambda p: p.name)
+    for folder in reversed(folders):
+        wavs = sorted(folder.glob("*.wav"))
+        if wavs:
+            return wavs
+    return []
+
+
+def process_alive(pid: int) -> bool:
+    """Whether `pid` runs (not a zombie); reaps it if it is our finished child."""
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    except ChildProcessError:
+        pass  # not our child: ask the kernel
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def _check_request(request: TrainingRequest) -> None:
+    train_list = request.dataset_dir / "train.list"
+    if not train_list.is_file():
+        raise ConfigError(
+            f"{request.dataset_dir} is not a prepared dataset (no train.list): "
+            "run the preparation first."
+        )
+    if request.config is not None and not request.config.is_file():
+        raise ConfigError(f"Training config not found: {request.config}")
+
+
+def _write_job(run_dir: Path, values: dict[str, Any]) -> None:
+    write_json_atomic(run_dir / JOB_FILE, values)
+
+
+def update_job(run_dir: Path, **changes: Any) -> None:
+    """Merge `changes` into job.json; a lock keeps the app and the runner from racing."""
+    with open(Path(run_dir) / ".job.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            _write_job(run_dir, {**read_job(run_dir), **changes})
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _signal(pid: int, number: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, number)
+
+
+def _steps_per_s(metrics: list[dict[str, Any]], started_at: float | None) -> float | None:
+    timed = [r for r in metrics if "time" in r and "step" in r and "loss/g/total" in r]
+    if started_at is not None:
+        timed = [r for r in timed if r["time"] >= started_at]  # this process's records only
+    timed = timed[-RATE_WINDOW:]
+    if len(timed) < 2 or timed[-1]["time"] <= timed[0]["time"]:
+        return None
+    return (timed[-1]["step"] - timed[0]["step"]) / (timed[-1]["time"] - timed[0]["time"])
+
+
+def _log_tail(path: Path) -> str:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - LOG_TAIL_BYTES))
+            data = handle.read()
+    except OSError:
+        return ""
+    # tqdm redraws with carriage returns: keep what the last redraw shows.
+    lines = [line.rsplit("\r", 1)[-1] for line in data.decode("utf-8", "replace").splitlines()]
+    return "\n".join(line for line in lines if line.strip())
