@@ -279,7 +279,13 @@ def _train_command(args: argparse.Namespace) -> int:
             print(f"resuming from the Hub's {pulled.name}", file=sys.stderr)
     stop = threading.Event()  # SIGTERM: save a checkpoint of the current step, then exit
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    latest = train(args.dataset, out_dir, run, base_dir=args.base, stop=stop)
+    base = None
+    if args.base:
+        from engine.hub import resolve_model_folder
+
+        base = resolve_model_folder(args.base, out_dir / "base", for_training=True,
+                                    endpoint=run.train.hub_endpoint)  # fmt: skip
+    latest = train(args.dataset, out_dir, run, base_dir=base, stop=stop)
     print(latest)
     return 0
 
@@ -290,7 +296,9 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--dataset", required=True, help="prepared dataset folder (train.list)")
     parser.add_argument("--out", help="run folder (default: <dataset>/models)")
-    parser.add_argument("--base", help="base model: 2.2 G_/D_/DUR_*.pth folder or a Sonare voice")
+    parser.add_argument(
+        "--base", help="base model: a 2.2 G_/D_/DUR_*.pth folder, a Sonare voice or a Hub repo id"
+    )
     parser.add_argument("--config", help="training config JSON (default: 2.2 defaults)")
     parser.add_argument("--steps", type=int, help="train until this many optimisation steps")
     parser.add_argument("--batch-size", type=int)
@@ -324,7 +332,7 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _hub_push_command(args: argparse.Namespace) -> int:
-    from engine.hub import HubConfig, push_checkpoint
+    from engine.hub import HubConfig, latest_losses, push_checkpoint
     from engine.training.state import CheckpointStore
 
     source = Path(args.source)
@@ -335,6 +343,7 @@ def _hub_push_command(args: argparse.Namespace) -> int:
     result = push_checkpoint(
         checkpoint, config, include_training_state=args.with_state,
         extra_files=[path for path in extras if path.is_file()],
+        losses=latest_losses(source / "metrics.jsonl"),
     )  # fmt: skip
     state = "pushed" if result.committed else "up to date"
     print(f"{state}: {result.repo_id}@{result.commit_sha} ({checkpoint})")

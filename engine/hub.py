@@ -7,21 +7,25 @@ never a parameter, never stored in our objects and never logged.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import math
 import os
 import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 import httpx2
+import huggingface_hub.constants as hf_constants
 from huggingface_hub import HfApi, get_token, is_offline_mode, snapshot_download
 from huggingface_hub.errors import (
     HfHubHTTPError,
+    IncompleteSnapshotError,
     LocalEntryNotFoundError,
     OfflineModeIsEnabled,
     RepositoryNotFoundError,
@@ -36,14 +40,14 @@ from engine.model.checkpoint import (
     CheckpointConfig,
     read_checkpoint_config,
 )
-from engine.training.state import GENERATOR_DIR
+from engine.training.state import GENERATOR_DIR, read_meta
 
 logger = logging.getLogger(__name__)
 
 README_FILE = "README.md"
 TRAINING_STATE_DIR = "training_state"
 PULL_PATTERNS = (CONFIG_FILE, WEIGHTS_FILE, README_FILE, "G_*.pth")
-_UPSTREAM_GENERATOR = re.compile(r"^G_(\d+)\.pth$")
+SOURCE_FILE = ".sonare-source.json"  # written by pull_model: where a pulled folder came from
 T = TypeVar("T")
 
 
@@ -81,6 +85,8 @@ def push_checkpoint(
     *,
     include_training_state: bool = False,
     extra_files: Iterable[str | Path] = (),
+    base_model: str | None = None,
+    losses: Mapping[str, float] | None = None,
     attempts: int = 4,
     backoff_s: float = 1.0,
 ) -> PushResult:
@@ -88,7 +94,8 @@ def push_checkpoint(
 
     checkpoint: a voice folder (config.json + model.safetensors) or a training checkpoint folder
     holding generator/. include_training_state uploads the whole checkpoint under
-    training_state/. Nothing is committed when the remote files already match.
+    training_state/. Nothing is committed when the remote files already match. The model card
+    names `base_model` (default: the one the checkpoint's meta.json records) and `losses`.
     """
     checkpoint = Path(checkpoint)
     generator = checkpoint / GENERATOR_DIR if (checkpoint / GENERATOR_DIR).is_dir() else checkpoint
@@ -100,7 +107,10 @@ def push_checkpoint(
     with tempfile.TemporaryDirectory(prefix="sonare-push-") as staging_name:
         staging = Path(staging_name)
         _stage(generator, staging, extra_files)
-        write_model_card(staging / README_FILE, voice_config, voice_config.iteration)
+        base_model = base_model or read_meta(checkpoint).get("base_model")
+        write_model_card(
+            staging / README_FILE, voice_config, voice_config.iteration, base_model, losses
+        )
         if include_training_state:
             shutil.copytree(checkpoint, staging / TRAINING_STATE_DIR, copy_function=_link_or_copy)
         local = {path.relative_to(staging).as_posix(): path for path in _files(staging)}
@@ -133,42 +143,101 @@ def pull_model(
     revision: str | None = None,
     endpoint: str | None = None,
     filename: str | None = None,
+    with_discriminators: bool = False,
     attempts: int = 4,
     backoff_s: float = 1.0,
 ) -> Path:
     """Download a voice (ours, or 2.2's config.json + latest or `filename` G_*.pth) to a folder.
 
-    Returns dest_root/<owner>--<name>, ready for Voice.load. With HF_HUB_OFFLINE=1 the folder
-    from an earlier pull is used as is.
+    with_discriminators: also the newest D_*.pth and DUR_*.pth of a 2.2 repo (a base model for
+    fine-tuning).
+    Files go through the Hugging Face cache, so with HF_HUB_OFFLINE=1 a voice pulled once before
+    (by any folder) comes from the cache. Returns dest_root/<owner>--<name>, ready for
+    Voice.load, replaced whole so a reader never sees half of a new version.
     """
     dest = Path(dest_root) / repo_id.replace("/", "--")
     if is_offline_mode():
-        if not (dest / CONFIG_FILE).is_file():
-            raise ModelNotFoundError(f"Offline and {repo_id} was never pulled into {dest}")
-        return dest
-    api = HfApi(endpoint=endpoint)
+        snapshot, patterns = _cached_snapshot(repo_id, revision, filename, dest,
+                                              with_discriminators)  # fmt: skip
+        if snapshot is None:
+            return dest
+    else:
+        api = HfApi(endpoint=endpoint)
 
-    def pull() -> Path:
-        names = api.list_repo_files(repo_id, revision=revision)
-        patterns = _pull_patterns(repo_id, names, filename)
-        snapshot_download(
-            repo_id,
-            revision=revision,
-            endpoint=endpoint,
-            local_dir=dest,
-            allow_patterns=patterns,
-        )
-        return dest
+        def pull() -> tuple[Path, list[str]]:
+            names = api.list_repo_files(repo_id, revision=revision)
+            patterns = _pull_patterns(repo_id, names, filename, with_discriminators)
+            folder = snapshot_download(
+                repo_id, revision=revision, endpoint=endpoint, allow_patterns=patterns
+            )
+            return Path(folder), patterns
 
-    path = with_retries(pull, repo_id, attempts, backoff_s)
-    logger.info("Pulled %s into %s", repo_id, path)
-    return path
+        snapshot, patterns = with_retries(pull, repo_id, attempts, backoff_s)
+    _install_snapshot(snapshot, patterns, dest, {"repo_id": repo_id, "revision": revision,
+                                                 "commit": snapshot.name})  # fmt: skip
+    logger.info("Pulled %s (%s) into %s", repo_id, snapshot.name[:12], dest)
+    return dest
+
+
+def pulled_from(folder: str | Path) -> str | None:
+    """The Hub repo id a folder was pulled from by pull_model, or None."""
+    try:
+        values = json.loads((Path(folder) / SOURCE_FILE).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    repo_id = values.get("repo_id") if isinstance(values, dict) else None
+    return repo_id if isinstance(repo_id, str) else None
+
+
+def _cached_snapshot(
+    repo_id: str, revision: str | None, filename: str | None, dest: Path, discriminators: bool
+) -> tuple[Path | None, list[str]]:
+    """Offline: the cached snapshot and what to take from it; (None, []) to keep dest as is."""
+    try:
+        snapshot = Path(snapshot_download(repo_id, revision=revision, local_files_only=True))
+    except IncompleteSnapshotError as error:
+        # Expected: we pull a subset of the repo. What we pulled is what the folder holds.
+        snapshot = Path(error.snapshot_path)
+    except (LocalEntryNotFoundError, OfflineModeIsEnabled, FileNotFoundError) as error:
+        if (dest / CONFIG_FILE).is_file():  # an earlier pull whose cache was cleared
+            logger.info("Offline: %s is not in the cache; using %s as it is", repo_id, dest)
+            return None, []
+        raise ModelNotFoundError(
+            f"Offline (HF_HUB_OFFLINE=1) and {repo_id} is not in the Hugging Face cache "
+            f"({hf_constants.HF_HUB_CACHE}): pull it once with a network connection."
+        ) from error
+    names = [p.relative_to(snapshot).as_posix() for p in snapshot.rglob("*") if p.is_file()]
+    return snapshot, _pull_patterns(repo_id, names, filename, discriminators)
+
+
+def _install_snapshot(snapshot: Path, names: list[str], dest: Path, source: dict) -> None:
+    """Make dest hold exactly `names` from the snapshot (+ the source note), swapped in whole."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".tmp-{dest.name}-", dir=dest.parent))
+    try:
+        for name in names:
+            if (snapshot / name).is_file():
+                _link_or_copy((snapshot / name).resolve(), staging / name)
+        (staging / SOURCE_FILE).write_text(json.dumps(source) + "\n", encoding="utf-8")
+        old = dest.with_name(f".old-{dest.name}-{os.getpid()}")
+        if dest.exists():
+            os.replace(dest, old)
+        os.replace(staging, dest)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def write_model_card(
-    path: Path, config: CheckpointConfig, step: int, base_model: str | None = None
+    path: Path,
+    config: CheckpointConfig,
+    step: int,
+    base_model: str | None = None,
+    losses: Mapping[str, float] | None = None,
 ) -> None:
     """A README.md with YAML front matter the Hub indexes (never any secret)."""
+    losses = {name: value for name, value in (losses or {}).items() if math.isfinite(value)}
     front = [
         "---",
         "library_name: sonare",
@@ -182,30 +251,92 @@ def write_model_card(
         "speakers:",
         *(f"- {name}" for name in config.speakers),
         f"steps: {step}",
+        *(["losses:"] if losses else []),
+        *(f'  "{name}": {value:.4f}' for name, value in sorted(losses.items())),
         "---",
     ]
+    origin = (
+        f" Fine-tuned from [{base_model}](https://huggingface.co/{base_model})."
+        if base_model
+        else ""
+    )
     body = (
         f"\n# Sonare voice\n\nA Bert-VITS2 {config.version} voice trained with Sonare for {step} "
-        f"steps. Speakers: {', '.join(config.speakers)}. Sample rate: {config.sample_rate} Hz.\n"
+        f"steps.{origin} Speakers: {', '.join(config.speakers)}. "
+        f"Sample rate: {config.sample_rate} Hz.\n"
     )
+    if losses:
+        rows = "".join(f"| {name} | {value:.4f} |\n" for name, value in sorted(losses.items()))
+        body += f"\n## Latest losses (step {step})\n\n| metric | value |\n| --- | --- |\n{rows}"
     path.write_text("\n".join(front) + "\n" + body, encoding="utf-8")
 
 
-def _pull_patterns(repo_id: str, names: Sequence[str], filename: str | None) -> list[str]:
+def latest_losses(metrics_file: str | Path) -> dict[str, float]:
+    """The newest finite value of every loss/* and val/* metric in a run's metrics.jsonl."""
+    latest: dict[str, float] = {}
+    try:
+        lines = Path(metrics_file).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return latest
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line being appended
+        for name, value in record.items() if isinstance(record, dict) else ():
+            wanted = name.startswith(("loss/", "val/")) and isinstance(value, int | float)
+            if wanted and math.isfinite(value):
+                latest[name] = float(value)
+    return latest
+
+
+def _pull_patterns(
+    repo_id: str, names: Sequence[str], filename: str | None, discriminators: bool = False
+) -> list[str]:
     if CONFIG_FILE not in names:
         raise ModelNotFoundError(f"Hub repo {repo_id} has no {CONFIG_FILE}: not a voice")
+    extra = [_newest(names, prefix) for prefix in ("D", "DUR")] if discriminators else []
+    extra = [name for name in extra if name is not None]
     if filename is not None:
         if filename not in names:
             raise ModelNotFoundError(f"Hub repo {repo_id} has no file {filename}")
-        return [CONFIG_FILE, README_FILE, filename]
+        return [CONFIG_FILE, README_FILE, filename, *extra]
     if WEIGHTS_FILE in names:
         return [CONFIG_FILE, README_FILE, WEIGHTS_FILE]
-    steps = {int(m.group(1)): n for n in names if (m := _UPSTREAM_GENERATOR.match(n))}
-    if not steps:
+    generator = _newest(names, "G")
+    if generator is None:
         raise ModelNotFoundError(
             f"Hub repo {repo_id} has neither {WEIGHTS_FILE} nor G_<step>.pth generator weights"
         )
-    return [CONFIG_FILE, README_FILE, steps[max(steps)]]
+    return [CONFIG_FILE, README_FILE, generator, *extra]
+
+
+def _newest(names: Sequence[str], prefix: str) -> str | None:
+    """The 2.2 checkpoint <prefix>_<step>.pth with the highest step among names, or None."""
+    pattern = re.compile(rf"^{prefix}_(\d+)\.pth$")
+    steps = {int(m.group(1)): n for n in names if (m := pattern.match(n))}
+    return steps[max(steps)] if steps else None
+
+
+def resolve_model_folder(
+    name: str | Path,
+    download_root: str | Path,
+    *,
+    for_training: bool = False,
+    endpoint: str | None = None,
+) -> Path:
+    """A local model folder as it is, or an 'owner/name' Hub repo pulled into download_root.
+
+    for_training also pulls a 2.2 repo's discriminators (a base model to fine-tune).
+    """
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return path
+    text = str(name).strip()
+    if re.fullmatch(r"[\w.-]+/[\w.-]+", text) and not text.startswith((".", "~")):
+        logger.info("Pulling %s from the Hub", text)
+        return pull_model(text, download_root, endpoint=endpoint, with_discriminators=for_training)
+    raise ModelNotFoundError(f"Model not found: {name} is neither a folder nor a Hub repo id.")
 
 
 def _require_token() -> str:

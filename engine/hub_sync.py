@@ -19,7 +19,7 @@ from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from engine.hub import HubConfig, PushResult, push_checkpoint
+from engine.hub import HubConfig, PushResult, latest_losses, push_checkpoint
 from engine.training.state import PREFIX, CheckpointStore
 
 logger = logging.getLogger(__name__)
@@ -149,7 +149,8 @@ class CheckpointSyncer:
             extras = _snapshot_extras(self.run_dir, Path(extra_name))
             return push_checkpoint(
                 checkpoint, self.config, include_training_state=self.include_training_state,
-                extra_files=extras, attempts=self.attempts, backoff_s=self.backoff_s,
+                extra_files=extras, losses=latest_losses(self.run_dir / METRICS_FILE),
+                attempts=self.attempts, backoff_s=self.backoff_s,
             )  # fmt: skip
 
 

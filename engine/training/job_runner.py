@@ -36,22 +36,13 @@ def run_job(run_dir: Path, stop: threading.Event) -> str:
     )  # fmt: skip
     update_job(run_dir, state="running", pid=os.getpid(), started_at=time.time(),
                max_steps=run.train.max_steps, error=None)  # fmt: skip
-    base = _local_base(request.base, run_dir) if request.base else None
+    base = None
+    if request.base:  # a Hub id is pulled first (with its discriminators, to fine-tune)
+        from engine.hub import resolve_model_folder
+
+        base = resolve_model_folder(request.base, run_dir / "base", for_training=True)
     train(request.dataset_dir, run_dir, run, base_dir=base, stop=stop)
     return "stopped" if stop.is_set() else "finished"
-
-
-def _local_base(base: str, run_dir: Path) -> Path:
-    """A local folder as is; an 'owner/name' Hub id pulled into <run>/base/ first."""
-    path = Path(base).expanduser()
-    if path.exists():
-        return path
-    if base.count("/") == 1 and not base.startswith((".", "/", "~")):
-        from engine.hub import pull_model
-
-        logger.info("Pulling the base model %s from the Hub", base)
-        return pull_model(base, run_dir / "base")
-    raise SonareError(f"Base model not found: {base} is neither a folder nor a Hub repo id.")
 
 
 def main(argv: list[str] | None = None) -> int:

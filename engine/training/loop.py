@@ -70,7 +70,7 @@ from engine.training.losses import (
     generator_loss,
     kl_loss,
 )
-from engine.training.state import GENERATOR_DIR, CheckpointStore, TrainingProgress
+from engine.training.state import GENERATOR_DIR, CheckpointStore, TrainingProgress, read_meta
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +103,7 @@ class Session:
     transcriber: Transcriber | None = None  # the eval ASR (train.eval_asr_model), loaded lazily
     asr_disabled: bool = False  # set when it failed: warned once, then skipped for the run
     stop: threading.Event | None = None  # set (e.g. by a SIGTERM handler) to stop after a save
+    base_model: str | None = None  # the Hub repo id the run was fine-tuned from, for model cards
 
     @property
     def generator(self) -> SynthesizerTrn:
@@ -253,6 +254,7 @@ def _build_session(
     )  # fmt: skip
     # The schedulers are stepped by hand per epoch, so they are registered, not prepared.
     accelerator.register_for_checkpointing(session.progress, *schedulers)
+    session.base_model = _base_model_id(resume, base_dir)
     if resume is not None:
         accelerator.load_state(str(resume))
         logger.info("Resumed from %s at step %d", resume.name, session.progress.step)
@@ -260,6 +262,15 @@ def _build_session(
         write_json_atomic(out_dir / RUN_CONFIG_FILE, run.to_dict())
     accelerator.init_trackers(TRACKER_PROJECT)
     return session
+
+
+def _base_model_id(resume: Path | None, base_dir: str | Path | None) -> str | None:
+    """The Hub id of the base model: as the resumed checkpoint recorded it, or as pulled."""
+    from engine.hub import pulled_from  # engine.hub imports engine.training: import late
+
+    if resume is not None:
+        return read_meta(resume).get("base_model")
+    return pulled_from(base_dir) if base_dir is not None else None
 
 
 def _model_config(run: RunConfig, n_speakers: int, resume: Path | None, base: Any) -> ModelConfig:
@@ -596,7 +607,7 @@ def _save(s: Session, val_loss: float | None) -> None:
         config = CheckpointConfig(s.run.model, s.spk2id, s.run.audio, iteration=step)
         save_checkpoint(temp / GENERATOR_DIR, s.generator, config)
         write_json_atomic(temp / RUN_CONFIG_FILE, s.run.to_dict())
-        meta = {"epoch": s.progress.epoch, "val_mel_loss": val_loss}
+        meta = {"epoch": s.progress.epoch, "val_mel_loss": val_loss, "base_model": s.base_model}
         s.store.commit(temp, step, meta)
         s.store.prune(s.run.train.keep_checkpoints)
     acc.wait_for_everyone()

@@ -13,7 +13,15 @@ from huggingface_hub import HfApi
 
 from engine.errors import ModelNotFoundError
 from engine.features import FeatureConfig
-from engine.hub import HubConfig, HubError, pull_model, push_checkpoint
+from engine.hub import (
+    HubConfig,
+    HubError,
+    latest_losses,
+    pull_model,
+    pulled_from,
+    push_checkpoint,
+    resolve_model_folder,
+)
 from engine.synthesis import Voice
 from engine.training.state import GENERATOR_DIR
 from tests.fixtures.fake_hub import FakeHub
@@ -103,6 +111,13 @@ def test_pull_upstream_layout_gets_only_the_latest_generator(
         "tester/upstream", tmp_path / "other", endpoint=fake_hub.endpoint, filename="G_100.pth"
     )
     assert sorted(p.name for p in picked.glob("G_*.pth")) == ["G_100.pth"]
+    for name in ("D_100.pth", "DUR_100.pth"):
+        shutil.copy(upstream / "G_100.pth", upstream / name)  # stand-ins: only names matter here
+    shutil.copy(upstream / "G_100.pth", upstream / "D_200.pth")
+    api.upload_folder(repo_id="tester/upstream", folder_path=upstream)
+    base = pull_model("tester/upstream", tmp_path / "base", endpoint=fake_hub.endpoint,
+                      with_discriminators=True)  # fmt: skip
+    assert sorted(p.name for p in base.glob("*.pth")) == ["DUR_100.pth", "D_200.pth", "G_200.pth"]
 
 
 def test_push_retries_server_errors_then_succeeds(fake_hub, tiny_voice_dir) -> None:
@@ -138,13 +153,61 @@ def test_pulling_a_missing_repo_names_it(fake_hub, tmp_path) -> None:
         pull_model("tester/nope", tmp_path, endpoint=fake_hub.endpoint, backoff_s=0.01)
 
 
-def test_offline_pull_uses_the_earlier_download(fake_hub, tiny_voice_dir, tmp_path, monkeypatch):
+def test_offline_pull_comes_from_the_hf_cache(fake_hub, tiny_voice_dir, tmp_path, monkeypatch):
     push_checkpoint(tiny_voice_dir, _config(fake_hub), backoff_s=0.01)
-    folder = pull_model(REPO, tmp_path, endpoint=fake_hub.endpoint)
+    online = pull_model(REPO, tmp_path / "first", endpoint=fake_hub.endpoint)
     monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
-    assert pull_model(REPO, tmp_path, endpoint=fake_hub.endpoint) == folder
-    with pytest.raises(ModelNotFoundError, match="Offline"):
-        pull_model("tester/other", tmp_path, endpoint=fake_hub.endpoint)
+    requests = len(fake_hub.requests)
+    offline = pull_model(REPO, tmp_path / "fresh", endpoint=fake_hub.endpoint)  # a new folder
+    assert len(fake_hub.requests) == requests  # nothing asked of the server
+    assert offline == tmp_path / "fresh" / "tester--tiny-voice"
+    for name in ("config.json", "model.safetensors"):
+        assert (offline / name).read_bytes() == (online / name).read_bytes()
+    assert pulled_from(offline) == REPO
+    with pytest.raises(ModelNotFoundError, match="not in the Hugging Face cache"):
+        pull_model("tester/other", tmp_path / "fresh", endpoint=fake_hub.endpoint)
+
+
+def test_pulling_again_replaces_the_folder_whole(fake_hub, tmp_path) -> None:
+    first, second = (build_tiny_voice(tmp_path / f"v{seed}", seed=seed) for seed in (0, 1))
+    push_checkpoint(first, _config(fake_hub), backoff_s=0.01)
+    folder = pull_model(REPO, tmp_path / "voices", endpoint=fake_hub.endpoint)
+    (folder / "stale.txt").write_text("from an older version")
+    push_checkpoint(second, _config(fake_hub), backoff_s=0.01)
+    assert pull_model(REPO, tmp_path / "voices", endpoint=fake_hub.endpoint) == folder
+    weights = (second / "model.safetensors").read_bytes()
+    assert (folder / "model.safetensors").read_bytes() == weights
+    assert not (folder / "stale.txt").exists()
+    assert [p.name for p in (tmp_path / "voices").iterdir()] == [folder.name]  # no temp folders
+
+
+def test_model_card_names_base_model_and_latest_losses(fake_hub, tiny_voice_dir, tmp_path):
+    metrics = tmp_path / "metrics.jsonl"
+    metrics.write_text(
+        '{"step": 5, "loss/g/mel": 30.0, "loss/d/total": 3.5, "time": 1.0}\n'
+        '{"step": 10, "loss/g/mel": 21.25, "val/mel_loss": NaN}\n'
+        '{"step": 10, "val/mel_loss": 1.5}\n{"step": 15, "loss/g/m'  # being appended
+    )
+    losses = latest_losses(metrics)
+    assert losses == {"loss/g/mel": 21.25, "loss/d/total": 3.5, "val/mel_loss": 1.5}
+    push_checkpoint(
+        tiny_voice_dir, _config(fake_hub), base_model="community/base-22", losses=losses,
+        backoff_s=0.01,
+    )  # fmt: skip
+    card = fake_hub.files(REPO)["README.md"].decode()
+    front = card.split("---\n")[1]
+    assert "base_model: community/base-22\n" in front
+    assert '  "loss/g/mel": 21.2500\n' in front and '  "val/mel_loss": 1.5000\n' in front
+    assert "| loss/d/total | 3.5000 |" in card and "time" not in front
+
+
+def test_resolve_model_folder_takes_folders_and_hub_ids(fake_hub, tiny_voice_dir, tmp_path):
+    assert resolve_model_folder(tiny_voice_dir, tmp_path) == tiny_voice_dir
+    push_checkpoint(tiny_voice_dir, _config(fake_hub), backoff_s=0.01)
+    pulled = resolve_model_folder(REPO, tmp_path / "pulled", endpoint=fake_hub.endpoint)
+    assert pulled == tmp_path / "pulled" / "tester--tiny-voice" and pulled_from(pulled) == REPO
+    with pytest.raises(ModelNotFoundError, match="neither a folder nor a Hub repo id"):
+        resolve_model_folder(tmp_path / "missing" / "deeper", tmp_path)
 
 
 def test_token_never_appears_in_logs(fake_hub, tiny_voice_dir, caplog) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from huggingface_hub import HfApi
 
 from engine.__main__ import main
 from engine.hub import HubConfig, push_checkpoint
@@ -19,8 +20,9 @@ from engine.training.state import GENERATOR_DIR, META_FILE, CheckpointStore
 from tests.fixtures.fake_hub import FakeHub
 from tests.fixtures.tiny_voice import build_tiny_voice
 from tests.hub.conftest import TOKEN
-from tests.training.conftest import build_tiny_dataset
-from tests.training.test_training import _env, _run, _train_args
+from tests.training.conftest import TINY_CONFIG, build_tiny_dataset
+from tests.training.test_finetune import _write_upstream_base
+from tests.training.test_training import _env, _metrics, _run, _train_args
 
 REPO = "tester/run"
 
@@ -195,3 +197,37 @@ def test_training_with_hub_repo_pushes_the_final_checkpoint(
     assert "steps: 8" in remote["README.md"].decode()
     assert fake_hub.commit_count(REPO) >= 2  # the repo's first commit, then our pushes
     assert remote["metrics.jsonl"] == (tiny_dataset / "models" / "metrics.jsonl").read_bytes()
+
+
+@pytest.mark.slow
+def test_fine_tune_from_a_hub_base_then_resume_elsewhere_from_the_hub(
+    fake_hub, tmp_path, monkeypatch
+) -> None:
+    # A community 2.2 base (G_0/D_0/DUR_0 + config.json) on the Hub, fine-tuned by id.
+    base = tmp_path / "base22"
+    _write_upstream_base(base, RunConfig.from_file(TINY_CONFIG), n_speakers=3)
+    api = HfApi(endpoint=fake_hub.endpoint, token=TOKEN)
+    api.create_repo("community/base22")
+    api.upload_folder(repo_id="community/base22", folder_path=base)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    hub = ["--hub-repo", REPO, "--hub-endpoint", fake_hub.endpoint, "--hub-interval", "600"]
+    first = build_tiny_dataset(tmp_path / "machine-a")
+    _run(_train_args(first, 4, 4, "--base", "community/base22", "--hub-push-state", *hub))
+    card = fake_hub.files(REPO)["README.md"].decode()
+    assert "base_model: community/base22\n" in card
+    assert '  "loss/g/mel": ' in card and '  "val/mel_loss": ' in card
+    assert "training_state/meta.json" in fake_hub.files(REPO)
+
+    # Another machine: a fresh copy of the data, the run continues from the pushed state.
+    second = build_tiny_dataset(tmp_path / "machine-b")
+    result = _run(_train_args(second, 6, 4, "--resume-from-hub", REPO, *hub))
+    assert "resuming from the Hub's step_00000004" in result.stderr
+    run_dir = second / "models"
+    latest = CheckpointStore(run_dir / "checkpoints").latest()
+    assert latest is not None and latest.name == "step_00000006"
+    steps = [record["step"] for record in _metrics(run_dir) if "loss/g/mel" in record]
+    assert steps and min(steps) > 4  # no step was trained twice
+    meta = json.loads((latest / META_FILE).read_text())
+    assert meta["base_model"] == "community/base22"  # carried through the resume
+    assert "steps: 6" in fake_hub.files(REPO)["README.md"].decode()

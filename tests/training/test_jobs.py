@@ -85,7 +85,7 @@ def test_failures_are_reported_not_raised(tiny_dataset: Path, tmp_path: Path) ->
     job = TrainingJob.start(_request(tiny_dataset, 2, base=str(tmp_path / "no-such-base")))
     status = job.wait(timeout_s=120)
     assert status.state == "failed"
-    assert "Base model not found" in status.error
+    assert "Model not found" in status.error
     assert read_job(job.run_dir)["state"] == "failed"
 
 
