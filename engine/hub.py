@@ -22,7 +22,14 @@ from typing import TypeVar
 
 import httpx2
 import huggingface_hub.constants as hf_constants
-from huggingface_hub import HfApi, get_token, is_offline_mode, snapshot_download
+from huggingface_hub import (
+    CommitOperationAdd,
+    CommitOperationDelete,
+    HfApi,
+    get_token,
+    is_offline_mode,
+    snapshot_download,
+)
 from huggingface_hub.errors import (
     HfHubHTTPError,
     IncompleteSnapshotError,
@@ -76,7 +83,7 @@ class PushResult:
     repo_id: str
     commit_sha: str
     committed: bool
-    files: tuple[str, ...]
+    files: tuple[str, ...]  # the files this push uploaded (none when up to date)
 
 
 def push_checkpoint(
@@ -118,20 +125,22 @@ def push_checkpoint(
         def push() -> PushResult:
             api.create_repo(config.repo_id, private=config.private, exist_ok=True)
             remote, lfs, head = _remote_state(api, config)
+            changed = sorted(p for p, f in local.items() if remote.get(p) != _file_id(f, p in lfs))
             stale = [p for p in remote if p.startswith(f"{TRAINING_STATE_DIR}/") and p not in local]
-            if not stale and all(remote.get(p) == _file_id(f, p in lfs) for p, f in local.items()):
+            if not changed and not stale:
                 logger.info("Hub repo %s is up to date; no commit", config.repo_id)
-                return PushResult(config.repo_id, head, False, tuple(sorted(local)))
-            info = api.upload_folder(
-                repo_id=config.repo_id,
-                folder_path=staging,
-                revision=config.revision,
+                return PushResult(config.repo_id, head, False, ())
+            operations = [
+                *(CommitOperationAdd(path_in_repo=p, path_or_fileobj=local[p]) for p in changed),
+                *(CommitOperationDelete(path_in_repo=p) for p in sorted(stale)),
+            ]
+            info = api.create_commit(
+                config.repo_id, operations, revision=config.revision,
                 commit_message=f"Sonare checkpoint step {voice_config.iteration}",
-                allow_patterns=sorted(local),
-                delete_patterns=[f"{TRAINING_STATE_DIR}/**"],
-            )
-            logger.info("Pushed step %d to %s", voice_config.iteration, config.repo_id)
-            return PushResult(config.repo_id, info.oid, True, tuple(sorted(local)))
+            )  # fmt: skip
+            logger.info("Pushed step %d to %s (%d files)", voice_config.iteration,
+                        config.repo_id, len(changed))  # fmt: skip
+            return PushResult(config.repo_id, info.oid, True, tuple(changed))
 
         return with_retries(push, config.repo_id, attempts, backoff_s)
 

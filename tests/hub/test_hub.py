@@ -63,9 +63,23 @@ def test_pushing_unchanged_files_makes_no_commit(fake_hub, tiny_voice_dir) -> No
     first = push_checkpoint(tiny_voice_dir, _config(fake_hub), backoff_s=0.01)
     commits = fake_hub.commit_count(REPO)
     second = push_checkpoint(tiny_voice_dir, _config(fake_hub), backoff_s=0.01)
-    assert not second.committed
+    assert not second.committed and second.files == ()
     assert second.commit_sha == first.commit_sha
     assert fake_hub.commit_count(REPO) == commits
+
+
+def test_a_push_uploads_only_the_files_that_changed(fake_hub, tiny_voice_dir, tmp_path) -> None:
+    metrics = tmp_path / "metrics.jsonl"
+    metrics.write_text('{"step": 1}\n')
+    first = push_checkpoint(tiny_voice_dir, _config(fake_hub), extra_files=[metrics])
+    assert set(first.files) == {"README.md", "config.json", "metrics.jsonl", "model.safetensors"}
+    metrics.write_text('{"step": 1}\n{"step": 2}\n')
+    second = push_checkpoint(tiny_voice_dir, _config(fake_hub), extra_files=[metrics])
+    assert second.files == ("metrics.jsonl",)
+    assert fake_hub.repos[REPO].head.uploaded == ("metrics.jsonl",)
+    remote = fake_hub.files(REPO)
+    assert remote["metrics.jsonl"] == metrics.read_bytes()
+    assert remote["model.safetensors"] == (tiny_voice_dir / "model.safetensors").read_bytes()
 
 
 def test_training_state_rotates_under_its_folder(fake_hub, tiny_voice_dir, tmp_path) -> None:
