@@ -16,6 +16,7 @@ from engine.__main__ import main
 from engine.hub import HubConfig, push_checkpoint
 from engine.hub_sync import CheckpointSyncer, pull_training_state
 from engine.training.config import RunConfig, TrainConfig
+from engine.training.jobs import TrainingJob, TrainingRequest
 from engine.training.state import GENERATOR_DIR, META_FILE, CheckpointStore
 from tests.fixtures.fake_hub import FakeHub
 from tests.fixtures.tiny_voice import build_tiny_voice
@@ -231,3 +232,34 @@ def test_fine_tune_from_a_hub_base_then_resume_elsewhere_from_the_hub(
     meta = json.loads((latest / META_FILE).read_text())
     assert meta["base_model"] == "community/base22"  # carried through the resume
     assert "steps: 6" in fake_hub.files(REPO)["README.md"].decode()
+
+
+@pytest.mark.slow
+def test_training_keeps_going_through_a_hub_outage(fake_hub, tmp_path, monkeypatch) -> None:
+    dataset = build_tiny_dataset(tmp_path / "dataset")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_ENDPOINT", fake_hub.endpoint)  # read by the training process
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    fake_hub.fail_next(10_000)  # 500s from the start
+    job = TrainingJob.start(
+        TrainingRequest(dataset, config=TINY_CONFIG, steps=30, eval_every=10, save_every=5,
+                        hub_repo=REPO, hub_interval_s=1.0)
+    )  # fmt: skip
+    _wait_for(lambda: job.status().step >= 10 or not job.status().running, timeout=180)
+    fake_hub.fail_next(10_000, drop_connection=True)  # then connections dropped
+    _wait_for(lambda: job.status().step >= 20 or not job.status().running, timeout=180)
+    assert job.status().running and REPO not in fake_hub.repos  # nothing got through
+    fake_hub.fail_next(0)  # the Hub is back
+    status = job.wait(timeout_s=240)
+    assert status.state == "finished", status.log_tail
+    assert "Hub sync to tester/run failed" in (status.run_dir / "train.log").read_text()
+    store = CheckpointStore(status.run_dir / "checkpoints")
+    latest = store.latest()
+    assert latest is not None and latest.name == "step_00000030"
+    remote = fake_hub.files(REPO)
+    weights = (latest / GENERATOR_DIR / "model.safetensors").read_bytes()
+    assert remote["model.safetensors"] == weights
+    assert remote["metrics.jsonl"] == (status.run_dir / "metrics.jsonl").read_bytes()
+    assert "steps: 30" in remote["README.md"].decode()
+    assert len(store.complete()) == 2  # keep_checkpoints of the tiny config; nothing else lost
