@@ -153,7 +153,7 @@ def pull_model(
     endpoint: str | None = None,
     filename: str | None = None,
     with_discriminators: bool = False,
-    attempts: int = 4,
+    attempts: int = 2,  # huggingface_hub retries each request itself as well
     backoff_s: float = 1.0,
 ) -> Path:
     """Download a voice (ours, or 2.2's config.json + latest or `filename` G_*.pth) to a folder.

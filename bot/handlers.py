@@ -1,0 +1,456 @@
+"""The bot's handlers: small async functions; blocking work goes to BotState's worker pool."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import io
+import logging
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.constants import ChatAction, MessageLimit
+from telegram.error import TelegramError
+from telegram.ext import ApplicationHandlerStop, ContextTypes
+from telegram.warnings import PTBDeprecationWarning
+
+from bot import replies
+from bot.limits import ChatQueue, QueueFull, RateLimiter, Ticket
+from bot.settings import BotSettings
+from bot.speech import VOICE_LOAD_ERRORS, Heard, Refusal, SpeechService, VoiceNote
+from engine.constants import AUTO_LANGUAGE, Language
+from engine.errors import ModelNotFoundError
+from engine.synthesis import SynthesisParams
+
+logger = logging.getLogger(__name__)
+
+STATE_KEY = "sonare"
+T = TypeVar("T")
+Context = ContextTypes.DEFAULT_TYPE
+CHAT_DEFAULTS: dict[str, Any] = {
+    "speaker": None,
+    "length_scale": 1.0,
+    "sdp_ratio": 0.2,
+    "language": AUTO_LANGUAGE,
+}
+SPEED_CHOICES = (0.8, 1.0, 1.2, 1.5)
+SDP_CHOICES = (0.0, 0.2, 0.5, 0.8)
+LANGUAGE_CHOICES = (AUTO_LANGUAGE, "ZH", "JP", "EN")
+_SETTING_RANGES = {"length_scale": (0.5, 2.0), "sdp_ratio": (0.0, 1.0)}
+_SETTING_ALIASES = {"speed": "length_scale", "sdp": "sdp_ratio", "language": "language"}
+_CHAT_ACTION_EVERY_S = 4.0  # Telegram shows a chat action for 5 s
+
+
+@dataclass
+class BotState:
+    """What the handlers share: settings, the speech service, the pool and the limits."""
+
+    settings: BotSettings
+    speech: SpeechService
+    pool: ThreadPoolExecutor
+    rate: RateLimiter
+    queue: ChatQueue
+
+    @classmethod
+    def create(cls, settings: BotSettings) -> BotState:
+        """Fresh state for one Application."""
+        limits = settings.limits
+        return cls(
+            settings=settings,
+            speech=SpeechService(settings),
+            pool=ThreadPoolExecutor(limits.worker_count, thread_name_prefix="sonare-bot"),
+            rate=RateLimiter(limits.messages_per_minute),
+            queue=ChatQueue(limits.queue_size),
+        )
+
+    async def run(self, function: Callable[..., T], *args: Any) -> T:
+        """Run blocking `function(*args)` in the worker pool."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.pool, functools.partial(function, *args))
+
+
+def state_of(context: Context) -> BotState:
+    """The BotState stored in bot_data by build_application."""
+    return context.bot_data[STATE_KEY]
+
+
+def chat_prefs(context: Context) -> dict[str, Any]:
+    """This chat's voice settings (persisted by PTB with chat_data)."""
+    prefs = context.chat_data.setdefault("voice", {})
+    for key, value in CHAT_DEFAULTS.items():
+        prefs.setdefault(key, value)
+    return prefs
+
+
+def current_speaker(context: Context) -> str | None:
+    """The chat's speaker if the voice has it, else the configured default or the first one."""
+    state, speaker = state_of(context), chat_prefs(context)["speaker"]
+    speakers = state.speech.speakers()
+    if speaker in speakers:
+        return speaker
+    default = state.settings.default_speaker
+    if default in speakers:
+        return default
+    return speakers[0] if speakers else None
+
+
+def synthesis_params(context: Context, language: str | None = None) -> SynthesisParams:
+    """SynthesisParams from the chat's settings; `language` (a transcript's) wins over auto."""
+    prefs = chat_prefs(context)
+    chosen = prefs["language"] if prefs["language"] != AUTO_LANGUAGE else language
+    return SynthesisParams(
+        speaker=current_speaker(context),
+        language=chosen or AUTO_LANGUAGE,
+        length_scale=float(prefs["length_scale"]),
+        sdp_ratio=float(prefs["sdp_ratio"]),
+    )
+
+
+# --- gate: allow-list and rate limit, before every other handler --------------------------------
+
+
+async def gate(update: Update, context: Context) -> None:
+    """Refuse users not on the allow-list and users over their rate limit."""
+    state = state_of(context)
+    user = update.effective_user
+    chat = update.effective_chat
+    user_id, chat_id = (user.id if user else None), (chat.id if chat else None)
+    if not state.settings.access.allows(user_id, chat_id):
+        logger.info("Refused user %s in chat %s (not on the allow-list)", user_id, chat_id)
+        await _refuse(update, replies.NOT_ALLOWED.format(user_id=user_id))
+        raise ApplicationHandlerStop
+    if update.message is not None and user_id is not None and not state.rate.allow(user_id):
+        if state.rate.first_refusal(user_id):
+            await _refuse(update, replies.RATE_LIMITED)
+        raise ApplicationHandlerStop
+
+
+async def _refuse(update: Update, text: str) -> None:
+    """Answer a button with an alert, a private message with a reply; stay quiet in groups."""
+    if update.callback_query is not None:
+        await update.callback_query.answer(text, show_alert=True)
+    elif update.effective_message is not None and update.effective_chat.type == "private":
+        await update.effective_message.reply_text(text)
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+
+async def start(update: Update, context: Context) -> None:
+    """/start: greet and explain."""
+    await update.effective_message.reply_text(replies.WELCOME)
+
+
+async def help_command(update: Update, context: Context) -> None:
+    """/help: what the bot does."""
+    await update.effective_message.reply_text(replies.HELP)
+
+
+async def voices(update: Update, context: Context) -> None:
+    """/voices: the speakers, one button each."""
+    speakers = state_of(context).speech.speakers()
+    if not speakers:
+        await update.effective_message.reply_text(replies.NO_VOICE)
+        return
+    current = current_speaker(context)
+    await update.effective_message.reply_text(
+        replies.VOICES.format(current=current), reply_markup=voices_keyboard(speakers, current)
+    )
+
+
+def voices_keyboard(speakers: list[str], current: str | None) -> InlineKeyboardMarkup:
+    """Two buttons a row; the current voice is ticked."""
+    buttons = [
+        InlineKeyboardButton(
+            ("✓ " if name == current else "") + name, callback_data=f"voice:{name}"
+        )
+        for name in speakers
+    ]
+    return InlineKeyboardMarkup([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
+
+
+async def voice_command(update: Update, context: Context) -> None:
+    """/voice NAME: choose a speaker by name."""
+    speakers = state_of(context).speech.speakers()
+    names = ", ".join(speakers) or "none loaded"
+    if not context.args:
+        await update.effective_message.reply_text(replies.VOICE_USAGE.format(names=names))
+        return
+    name = " ".join(context.args)
+    if name not in speakers:
+        await update.effective_message.reply_text(
+            replies.UNKNOWN_VOICE.format(name=name, names=names)
+        )
+        return
+    chat_prefs(context)["speaker"] = name
+    await update.effective_message.reply_text(replies.VOICE_SET.format(name=name))
+
+
+async def choose_voice(update: Update, context: Context) -> None:
+    """A /voices button: set the speaker and redraw the list."""
+    query = update.callback_query
+    name = query.data.removeprefix("voice:")
+    speakers = state_of(context).speech.speakers()
+    if name not in speakers:
+        await query.answer(replies.UNKNOWN_VOICE.format(name=name, names=", ".join(speakers)))
+        return
+    chat_prefs(context)["speaker"] = name
+    await query.answer(replies.VOICE_SET.format(name=name))
+    await query.edit_message_text(
+        replies.VOICES.format(current=name), reply_markup=voices_keyboard(speakers, name)
+    )
+
+
+async def settings_command(update: Update, context: Context) -> None:
+    """/settings [speed X | sdp X | language L]: show or change this chat's settings."""
+    if context.args:
+        if len(context.args) != 2 or context.args[0].lower() not in _SETTING_ALIASES:
+            await update.effective_message.reply_text(replies.SETTINGS_USAGE)
+            return
+        name = _SETTING_ALIASES[context.args[0].lower()]
+        if not apply_setting(chat_prefs(context), name, context.args[1]):
+            await update.effective_message.reply_text(replies.SETTINGS_USAGE)
+            return
+    await update.effective_message.reply_text(
+        settings_text(context), reply_markup=settings_keyboard(chat_prefs(context))
+    )
+
+
+async def change_setting(update: Update, context: Context) -> None:
+    """A /settings button ("set:NAME:VALUE"): change one setting and redraw."""
+    query = update.callback_query
+    _, name, value = query.data.split(":", 2)
+    if not apply_setting(chat_prefs(context), name, value):
+        await query.answer(replies.SETTINGS_USAGE)
+        return
+    await query.answer()
+    await query.edit_message_text(
+        settings_text(context), reply_markup=settings_keyboard(chat_prefs(context))
+    )
+
+
+def apply_setting(prefs: dict[str, Any], name: str, value: str) -> bool:
+    """Validate and store one setting; False when the name or value is not acceptable."""
+    if name == "language":
+        if value.lower() == AUTO_LANGUAGE:
+            prefs["language"] = AUTO_LANGUAGE
+            return True
+        try:
+            prefs["language"] = Language.parse(value).value
+        except ValueError:
+            return False
+        return True
+    if name not in _SETTING_RANGES:
+        return False
+    try:
+        number = float(value)
+    except ValueError:
+        return False
+    low, high = _SETTING_RANGES[name]
+    if not low <= number <= high:
+        return False
+    prefs[name] = number
+    return True
+
+
+def settings_text(context: Context) -> str:
+    """The chat's settings, readable."""
+    prefs = chat_prefs(context)
+    return replies.SETTINGS.format(
+        speaker=current_speaker(context) or "none",
+        length_scale=prefs["length_scale"],
+        sdp_ratio=prefs["sdp_ratio"],
+        language=prefs["language"],
+    )
+
+
+def settings_keyboard(prefs: dict[str, Any]) -> InlineKeyboardMarkup:
+    """One row per setting; the current values are ticked."""
+
+    def row(name: str, label: str, choices: tuple) -> list[InlineKeyboardButton]:
+        return [
+            InlineKeyboardButton(
+                ("✓" if str(prefs[name]) == str(value) else "") + f"{label} {value}",
+                callback_data=f"set:{name}:{value}",
+            )
+            for value in choices
+        ]
+
+    return InlineKeyboardMarkup(
+        [
+            row("length_scale", "speed", SPEED_CHOICES),
+            row("sdp_ratio", "sdp", SDP_CHOICES),
+            row("language", "", LANGUAGE_CHOICES),
+        ]
+    )
+
+
+async def cancel(update: Update, context: Context) -> None:
+    """/cancel: drop this chat's messages that wait or are being worked on."""
+    count = state_of(context).queue.cancel(update.effective_chat.id)
+    text = replies.CANCELLED.format(count=count) if count else replies.NOTHING_TO_CANCEL
+    await update.effective_message.reply_text(text)
+
+
+# --- messages ---------------------------------------------------------------------------------
+
+
+async def on_text(update: Update, context: Context) -> None:
+    """Text in: the chat's voice speaks it."""
+    message = update.effective_message
+    text = message.text.strip()
+    limit = state_of(context).settings.limits.max_text_chars
+    if len(text) > limit:
+        await message.reply_text(replies.TEXT_TOO_LONG.format(limit=limit))
+        return
+    params = synthesis_params(context)
+
+    async def work(ticket: Ticket) -> tuple[list[VoiceNote], str | None]:
+        state = state_of(context)
+        return await state.run(state.speech.speak, text, params), None
+
+    await serve(update, context, work)
+
+
+async def on_audio(update: Update, context: Context) -> None:
+    """A voice note, audio file or video note in: transcribe it and say it in the voice."""
+    message = update.effective_message
+    media = message.voice or message.audio or message.video_note or message.document
+    limits = state_of(context).settings.limits
+    with warnings.catch_warnings():  # PTB 22 warns that duration becomes a timedelta later
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        duration = getattr(media, "duration", None)
+    seconds = duration.total_seconds() if hasattr(duration, "total_seconds") else duration
+    if seconds and seconds > limits.max_voice_s:
+        await message.reply_text(replies.TOO_LONG.format(limit=limits.max_voice_s))
+        return
+    if media.file_size and media.file_size > limits.max_file_bytes:
+        await message.reply_text(replies.TOO_BIG)
+        return
+    language = chat_prefs(context)["language"]
+
+    async def work(ticket: Ticket) -> tuple[list[VoiceNote], str | None]:
+        state = state_of(context)
+        data = await download(media)
+        heard: Heard = await state.run(_decode_and_transcribe, state.speech, data, language)
+        if ticket.cancelled:
+            return [], None
+        params = synthesis_params(context, heard.language)
+        return await state.run(state.speech.speak, heard.text, params), heard.text
+
+    await serve(update, context, work)
+
+
+async def on_other(update: Update, context: Context) -> None:
+    """Anything else (stickers, photos...): say what the bot understands."""
+    await update.effective_message.reply_text(replies.UNSUPPORTED_MESSAGE)
+
+
+def _decode_and_transcribe(speech: SpeechService, data: bytes, language: str) -> Heard:
+    return speech.transcribe(speech.decode(data), language)
+
+
+async def download(media: Any) -> bytes:
+    """The file's bytes, through getFile and the file URL."""
+    file = await media.get_file()
+    buffer = io.BytesIO()
+    await file.download_to_memory(buffer)
+    return buffer.getvalue()
+
+
+async def serve(
+    update: Update,
+    context: Context,
+    work: Callable[[Ticket], Awaitable[tuple[list[VoiceNote], str | None]]],
+) -> None:
+    """Queue the message in its chat, show "recording voice", run `work`, send the notes."""
+    message = update.effective_message
+    state = state_of(context)
+    try:
+        async with state.queue.enter(message.chat_id) as ticket:
+            if ticket.cancelled:
+                return
+            try:
+                async with recording_voice(context, message.chat_id):
+                    notes, caption = await work(ticket)
+            except Refusal as refusal:
+                if not ticket.cancelled:
+                    await message.reply_text(refusal.reply, do_quote=True)
+                return
+            await send_notes(message, notes, caption, ticket)
+    except QueueFull:
+        logger.warning(
+            "Queue full (%d pending); told chat %s to retry", state.queue.pending, message.chat_id
+        )
+        await message.reply_text(replies.BUSY, do_quote=True)
+
+
+async def send_notes(
+    message: Message, notes: list[VoiceNote], caption: str | None, ticket: Ticket
+) -> None:
+    """Reply with each note in turn; the caption goes with the first."""
+    for index, note in enumerate(notes):
+        if ticket.cancelled:
+            return
+        text = caption if index == 0 and caption else None
+        if text and len(text) > MessageLimit.CAPTION_LENGTH:
+            text = text[: MessageLimit.CAPTION_LENGTH - 1] + "…"
+        await message.reply_voice(
+            voice=note.data,
+            duration=max(1, round(note.duration_s)),
+            caption=text,
+            filename=f"voice-{index + 1}.ogg",
+            do_quote=True,
+        )
+
+
+@asynccontextmanager
+async def recording_voice(context: Context, chat_id: int) -> AsyncIterator[None]:
+    """Show "recording voice..." in the chat until the block ends."""
+
+    async def keep_showing() -> None:
+        while True:
+            try:
+                await context.bot.send_chat_action(chat_id, ChatAction.RECORD_VOICE)
+            except TelegramError as error:  # cosmetic: never fail a reply because of it
+                logger.debug("Chat action failed: %s", error)
+            await asyncio.sleep(_CHAT_ACTION_EVERY_S)
+
+    task = asyncio.create_task(keep_showing())
+    try:
+        yield
+    finally:
+        task.cancel()
+
+
+# --- errors and jobs ----------------------------------------------------------------------------
+
+
+async def on_error(update: object, context: Context) -> None:
+    """Log every exception (the log filter hides the token) and apologise when possible."""
+    error = context.error
+    update_id = update.update_id if isinstance(update, Update) else None
+    logger.error("Error while handling update %s: %r", update_id, error, exc_info=error)
+    if isinstance(update, Update) and update.effective_message is not None:
+        text = replies.NO_VOICE if isinstance(error, ModelNotFoundError) else replies.INTERNAL_ERROR
+        try:
+            await update.effective_message.reply_text(text)
+        except TelegramError as reply_error:
+            logger.warning("Could not send the apology: %r", reply_error)
+
+
+async def refresh_voice(context: Context) -> None:
+    """JobQueue job: re-pull the Hub voice and switch to it if it changed."""
+    state = state_of(context)
+    try:
+        changed = await state.run(state.speech.reload_voice)
+    except VOICE_LOAD_ERRORS as error:
+        logger.warning("Voice refresh failed (keeping the current voice): %s", error)
+        return
+    if changed:
+        logger.info("Switched to the newly pulled voice")

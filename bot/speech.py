@@ -1,0 +1,243 @@
+"""The blocking work behind the bot: decode, transcribe, synthesize, encode voice notes.
+
+Everything here runs in worker threads, never on the event loop. Model logic stays in the engine;
+this module only chooses what to call and turns engine errors into Refusals the user can read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bot import replies
+from bot.settings import BotSettings
+from engine.audio import encode_ogg_opus, load_audio
+from engine.errors import AudioError, ConfigError, ModelNotFoundError, SonareError, TextError
+from engine.features import FeatureConfig
+from engine.prepare.asr import (
+    WHISPER_SAMPLE_RATE,
+    FasterWhisperTranscriber,
+    OpenAIWhisperTranscriber,
+    load_transcriber,
+    whisper_language_to_ours,
+)
+from engine.synthesis import SynthesisParams, Voice
+
+logger = logging.getLogger(__name__)
+
+# Below this RMS (about -50 dBFS) in every 100 ms window a recording counts as silence.
+SILENCE_RMS = 0.003
+_SILENCE_WINDOW_S = 0.1
+# Cut long audio into notes at the quietest 50 ms in the last quarter of each note.
+_CUT_WINDOW_S = 0.05
+
+
+# What a broken or missing voice folder can raise (torch and safetensors raise the last three).
+VOICE_LOAD_ERRORS = (SonareError, OSError, RuntimeError, ValueError)
+
+
+class Refusal(Exception):
+    """A message the bot answers with a short explanation instead of a voice note."""
+
+    def __init__(self, reply: str) -> None:
+        super().__init__(reply)
+        self.reply = reply
+
+
+@dataclass(frozen=True)
+class Heard:
+    """A transcript in one of the voice's languages (ZH, JP or EN)."""
+
+    text: str
+    language: str
+
+
+@dataclass(frozen=True)
+class VoiceNote:
+    """One OGG/Opus voice note and its length."""
+
+    data: bytes
+    duration_s: float
+
+
+class SpeechService:
+    """Owns the voice and the transcriber; each method is blocking and thread-safe."""
+
+    def __init__(self, settings: BotSettings) -> None:
+        self.settings = settings
+        self.voice: Voice | None = None
+        self.transcriber: FasterWhisperTranscriber | OpenAIWhisperTranscriber | None = None
+        self._voice_fingerprint: tuple | None = None
+        self._reload_lock = threading.Lock()
+
+    def load(self) -> bool:
+        """Load the voice and Whisper once; a missing model is logged and answered politely.
+
+        A Hub voice pulled by an earlier run is loaded as it is, so the bot starts at once even
+        when the Hub is slow or down; returns True when such a voice should be re-pulled soon.
+        """
+        earlier = self.earlier_pull()
+        try:
+            self.reload_voice(pull=earlier is None)
+        except VOICE_LOAD_ERRORS as error:  # the bot still starts and explains politely
+            logger.error("No voice loaded: %s", error)
+        try:
+            transcriber = load_transcriber(self.settings.asr)
+            transcriber.load()
+            self.transcriber = transcriber
+        except SonareError as error:
+            logger.error("Speech recognition unavailable: %s", error)
+        return earlier is not None
+
+    def reload_voice(self, pull: bool = True) -> bool:
+        """(Re-)pull the voice if it comes from the Hub; load it if its files changed."""
+        with self._reload_lock:
+            folder = self._voice_folder(pull)
+            fingerprint = _fingerprint(folder)
+            if self.voice is not None and fingerprint == self._voice_fingerprint:
+                return False
+            voice = Voice.load(folder, features=self._feature_config())
+            self.voice, self._voice_fingerprint = voice, fingerprint
+            logger.info("Loaded voice %s with speakers %s", folder, ", ".join(voice.speakers))
+            return True
+
+    def earlier_pull(self) -> Path | None:
+        """The folder an earlier run pulled the Hub voice into, if there is one."""
+        if not self.settings.hub_repo:
+            return None
+        # pull_model's documented destination: models_dir/<owner>--<name>
+        folder = self.settings.models_dir / self.settings.hub_repo.replace("/", "--")
+        return folder if (folder / "config.json").is_file() else None
+
+    def _voice_folder(self, pull: bool) -> Path:
+        settings = self.settings
+        if settings.hub_repo and pull:
+            from engine.hub import pull_model  # the Hub client is needed only for Hub voices
+
+            return pull_model(
+                settings.hub_repo,
+                settings.models_dir,
+                revision=settings.hub_revision,
+                endpoint=settings.hub_endpoint,
+            )
+        folder = self.earlier_pull() if settings.hub_repo else settings.voice_dir
+        if folder is None:
+            raise ModelNotFoundError("No voice configured: set voice_dir or hub_repo.")
+        return folder
+
+    def _feature_config(self) -> FeatureConfig | None:
+        if self.settings.features is None:
+            return None
+        return FeatureConfig.from_file(self.settings.features)
+
+    def decode(self, data: bytes) -> np.ndarray:
+        """16 kHz mono audio of a received file; Refusal if undecodable, too long or silent."""
+        try:
+            audio, _ = load_audio(data, sample_rate=WHISPER_SAMPLE_RATE)
+        except AudioError as error:
+            logger.info("Undecodable audio: %s", error)
+            raise Refusal(replies.UNDECODABLE) from error
+        limit = self.settings.limits.max_voice_s
+        if audio.size / WHISPER_SAMPLE_RATE > limit + 1.0:  # metadata rounds to whole seconds
+            raise Refusal(replies.TOO_LONG.format(limit=limit))
+        if is_silent(audio, WHISPER_SAMPLE_RATE):
+            raise Refusal(replies.SILENCE)
+        return audio
+
+    def transcribe(self, audio_16k: np.ndarray, language: str) -> Heard:
+        """What was said, in ZH, JP or EN; `language` "auto" lets Whisper detect it."""
+        if self.transcriber is None:
+            raise Refusal(replies.NO_ASR)
+        transcript = self.transcriber.transcribe(audio_16k, language=language)
+        heard = whisper_language_to_ours(transcript.language)
+        if heard is None:
+            name = transcript.language or "another language"
+            raise Refusal(replies.UNSUPPORTED_LANGUAGE.format(language=name))
+        text = transcript.text.strip()
+        if not text:
+            raise Refusal(replies.NOTHING_HEARD)
+        return Heard(text, heard.value)
+
+    def speakers(self) -> list[str]:
+        """The loaded voice's speaker names (empty when no voice is loaded)."""
+        return list(self.voice.speakers) if self.voice is not None else []
+
+    def speak(self, text: str, params: SynthesisParams) -> list[VoiceNote]:
+        """`text` in the voice, as OGG/Opus voice notes each under the size limit."""
+        voice = self.voice
+        if voice is None:
+            raise Refusal(replies.NO_VOICE)
+        if params.speaker not in voice.speakers:
+            params = params.replace(speaker=None)  # a voice re-pulled without that speaker
+        try:
+            rate, audio = voice.synthesize(text, params)
+        except TextError as error:
+            logger.info("Nothing to speak: %s", error)
+            raise Refusal(replies.EMPTY_TEXT) from error
+        except ConfigError as error:
+            logger.warning("Synthesis settings refused: %s", error)
+            raise Refusal(replies.INTERNAL_ERROR) from error
+        limits = self.settings.limits
+        return encode_notes(audio, rate, limits.max_note_s, limits.max_note_bytes)
+
+
+def is_silent(audio: np.ndarray, sample_rate: int) -> bool:
+    """True when no 100 ms window is louder than SILENCE_RMS."""
+    window = max(1, int(_SILENCE_WINDOW_S * sample_rate))
+    usable = audio[: audio.size - audio.size % window] if audio.size >= window else audio
+    frames = usable.reshape(-1, window) if usable.size >= window else usable.reshape(1, -1)
+    loudest = float(np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1)).max())
+    return loudest < SILENCE_RMS
+
+
+def split_audio(audio: np.ndarray, sample_rate: int, max_s: float) -> list[np.ndarray]:
+    """Pieces of at most `max_s` seconds, cut at quiet moments near each piece's end."""
+    limit = max(1, int(max_s * sample_rate))
+    window = max(1, int(_CUT_WINDOW_S * sample_rate))
+    pieces, start = [], 0
+    while audio.size - start > limit:
+        search_from = start + limit * 3 // 4
+        candidates = audio[search_from : start + limit]
+        usable = candidates.size - candidates.size % window
+        if usable >= window:
+            energy = np.square(candidates[:usable]).reshape(-1, window).sum(axis=1)
+            cut = search_from + int(np.argmin(energy)) * window + window // 2
+        else:
+            cut = start + limit
+        pieces.append(audio[start:cut])
+        start = cut
+    pieces.append(audio[start:])
+    return [piece for piece in pieces if piece.size]
+
+
+def encode_notes(
+    audio: np.ndarray, sample_rate: int, max_note_s: float, max_note_bytes: int
+) -> list[VoiceNote]:
+    """OGG/Opus notes of at most `max_note_s` seconds and `max_note_bytes` bytes each."""
+    notes = []
+    for piece in split_audio(audio, sample_rate, max_note_s):
+        data = encode_ogg_opus(piece, sample_rate)
+        duration_s = piece.size / sample_rate
+        if len(data) > max_note_bytes and duration_s > 1.0:
+            notes += encode_notes(piece, sample_rate, duration_s / 2, max_note_bytes)
+        else:
+            notes.append(VoiceNote(data, duration_s))
+    return notes
+
+
+def _fingerprint(folder: Path) -> tuple:
+    """Names and content digests of a voice folder's files (a re-pull of the same commit
+    rewrites the files, so modification times would always differ)."""
+    if not folder.is_dir():
+        return ()
+    digests = []
+    for path in sorted(folder.iterdir()):
+        if path.is_file():
+            with path.open("rb") as handle:
+                digests.append((path.name, hashlib.file_digest(handle, "blake2b").hexdigest()))
+    return tuple(digests)

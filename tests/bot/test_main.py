@@ -1,0 +1,52 @@
+"""`python -m bot` as a real process: configured by file and environment, stopped by SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from tests.bot.conftest import TOKEN, write_config
+from tests.fixtures.fake_telegram import FakeTelegram
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_python_m_bot_answers_and_stops_cleanly(
+    telegram: FakeTelegram, base_config: dict[str, Any], tmp_path: Path
+) -> None:
+    config = write_config(tmp_path / "bot.json", {**base_config, "data_dir": str(tmp_path / "d")})
+    environ = {
+        **os.environ,
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "TELEGRAM_API_BASE_URL": telegram.root_url,
+        "SONARE_BOT_CONFIG": str(config),
+    }
+    before = len(telegram.calls_of("setMyCommands"))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "--verbose"],
+        cwd=ROOT,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        telegram.wait_for(lambda: len(telegram.calls_of("setMyCommands")) > before, 180)
+        message_id = telegram.send_text(1, "Hello from a real process.")
+        [voice] = telegram.wait_for(lambda: telegram.calls_of("sendVoice", 1), 60)
+        assert voice.reply_to == message_id
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr[-3000:]
+    assert "Bot ready" in stderr and "<token>" in stderr  # debug lines, redacted
+    assert TOKEN not in stderr and quote(TOKEN, safe="") not in stderr
+    assert (tmp_path / "d" / "bot_state.pickle").is_file()  # persistence flushed at shutdown
