@@ -1,15 +1,30 @@
-"""Sonare's web app (a Hugging Face Space or `python space_app.py` locally).
+"""Sonare's web app: a Hugging Face Space, or `python space_app.py` locally (127.0.0.1:7860).
 
-For now it has the text front-end tab; dataset, training, synthesis and Hub tabs are later
-milestones. The app calls `engine` only.
+Tabs: Dataset (recordings -> reviewed transcripts -> training data), Train (background runs with
+live losses), Synthesize (streamed speech), Hub (token, push, schedule, pull) and Text (what the
+front-end makes of a sentence). Settings come from the environment (webapp/services.py). The app
+calls `engine` only.
 """
 
 from __future__ import annotations
+
+import logging
+import os
 
 import gradio as gr
 
 from engine import AUTO_LANGUAGE, SonareError, phonemize
 from engine.text import SYMBOLS
+from webapp.dataset_tab import build_dataset_tab
+from webapp.hub_tab import build_hub_tab, token_status
+from webapp.services import REPO_ROOT, Services
+from webapp.synthesize_tab import build_synthesize_tab, refresh_voices
+from webapp.train_tab import attach_training, build_train_tab
+
+# Concurrency: each event has its own limit (synthesis 2, data preparation 1, training control 1,
+# status polling unlimited), so a long preparation never blocks synthesis for other users.
+DEFAULT_CONCURRENCY = 2
+QUEUE_MAX_SIZE = 64
 
 
 def show_phones(text: str, language: str) -> tuple[str, str]:
@@ -27,32 +42,77 @@ def show_phones(text: str, language: str) -> tuple[str, str]:
     return "\n".join(lines), f"{len(sequence)} phones: {phones}"
 
 
-def build_text_tab() -> None:
+def build_text_tab(services: Services | None = None) -> None:
     """A tab that shows what the text front-end makes of a sentence."""
-    with gr.Tab("Text"):
+    with gr.Tab("Text", id="text"):
         text = gr.Textbox(
-            label="Text", lines=3, placeholder="你好，世界。Hello world! こんにちは。"
+            label="Text",
+            lines=3,
+            placeholder="你好，世界。Hello world! こんにちは。",
+            elem_id="phones-text",
         )
         language = gr.Radio(
             [AUTO_LANGUAGE, "ZH", "JP", "EN"], value=AUTO_LANGUAGE, label="Language"
         )
         button = gr.Button("Show phones", variant="primary")
         segments = gr.Textbox(label="Segments", lines=6, interactive=False)
-        status = gr.Textbox(label="Sequence", interactive=False)
+        status = gr.Textbox(label="Sequence", interactive=False, elem_id="phones-status")
         button.click(show_phones, [text, language], [segments, status])
 
 
-def build_app() -> gr.Blocks:
-    """The whole app."""
+def build_app(services: Services | None = None) -> gr.Blocks:
+    """The whole app over one process's services (None: built from the environment)."""
+    services = services if services is not None else Services.from_env()
     with gr.Blocks(title="Sonare") as app:
         gr.Markdown("# Sonare\nTrain your own voice, then speak with it.")
-        build_text_tab()
+        with gr.Tabs():
+            dataset = build_dataset_tab(services)
+            train = build_train_tab(services)
+            synthesize = build_synthesize_tab(services)
+            hub = build_hub_tab(services)
+            build_text_tab(services)
+
+        def on_load(current_voice: str | None) -> tuple[object, object, str | None, object]:
+            # A reload re-attaches to a running training job and refreshes what exists on disk.
+            train_dataset, run_dir = attach_training(services)
+            datasets = gr.update(choices=services.dataset_names())
+            return datasets, train_dataset, run_dir, refresh_voices(services, current_voice)
+
+        app.load(
+            on_load,
+            [synthesize["voice"]],
+            [dataset["dataset"], train["dataset"], train["run_dir"], synthesize["voice"]],
+        )
+        # Separate: asking the Hub who owns the token may take seconds; nothing waits for it.
+        app.load(lambda: token_status(services), None, [hub["token"]], concurrency_id="hub")
+    return app
+
+
+def launch(services: Services, **options: object) -> gr.Blocks:
+    """Queue and launch the app; options go to Blocks.launch (server_name, server_port, ...).
+
+    Returns the running Blocks (its `local_url`; `close()` stops it when launched with
+    prevent_thread_lock=True)."""
+    app = build_app(services)
+    app.queue(default_concurrency_limit=DEFAULT_CONCURRENCY, max_size=QUEUE_MAX_SIZE)
+    settings = {
+        "max_file_size": f"{services.max_upload_mb}mb",
+        "allowed_paths": [str(services.data_root), str(REPO_ROOT / "assets")],
+        "show_error": False,
+    }
+    app.launch(**(settings | options))
     return app
 
 
 def main() -> None:
-    """Launch locally (127.0.0.1:7860) or on a Space."""
-    build_app().queue(default_concurrency_limit=2).launch()
+    """Launch locally (127.0.0.1:7860) or on a Space (which sets GRADIO_SERVER_NAME)."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    services = Services.from_env()
+    services.data_root.mkdir(parents=True, exist_ok=True)
+    try:
+        launch(services, server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    finally:
+        services.syncers.stop_all()  # scheduled Hub pushes end with the app
 
 
 if __name__ == "__main__":

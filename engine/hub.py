@@ -348,6 +348,18 @@ def resolve_model_folder(
     raise ModelNotFoundError(f"Model not found: {name} is neither a folder nor a Hub repo id.")
 
 
+def token_owner(endpoint: str | None = None) -> str | None:
+    """Who the Hub says the token belongs to; None when there is no token.
+
+    HubError (with what to do) when the Hub rejects the token or cannot be reached.
+    """
+    if not get_token():
+        return None
+    api = HfApi(endpoint=endpoint)
+    info = with_retries(lambda: api.whoami(), "your account", attempts=2, backoff_s=0.5)
+    return str(info.get("name") or "?")
+
+
 def _require_token() -> str:
     token = get_token()
     if not token:

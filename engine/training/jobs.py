@@ -126,7 +126,7 @@ class TrainingJob:
                 [sys.executable, "-m", "engine.training.job_runner", str(job.run_dir)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,  # outlives the caller; a Ctrl-C there does not reach it
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env=_child_env(),
             )  # fmt: skip
         update_job(job.run_dir, pid=job._process.pid)
         return job
@@ -284,6 +284,13 @@ def update_job(run_dir: Path, **changes: Any) -> None:
             _write_job(run_dir, {**read_job(run_dir), **changes})
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _child_env() -> dict[str, str]:
+    """This environment, unbuffered, with engine importable wherever the caller was started."""
+    source_root = str(Path(__file__).resolve().parents[2])
+    paths = [source_root, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": os.pathsep.join(paths)}
 
 
 def _signal(pid: int, number: int) -> None:

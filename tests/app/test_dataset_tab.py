@@ -1,0 +1,172 @@
+"""Dataset tab callbacks on the shipped sample recording: transcribe, review, finish, bad input."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import soundfile as sf
+
+from engine.prepare import read_cleaned_list
+from webapp import dataset_tab
+from webapp.dataset_tab import (
+    add_sample,
+    create_dataset,
+    finish_dataset,
+    load_rows,
+    row_audio,
+    save_edits,
+    transcribe_recordings,
+)
+from webapp.services import SAMPLE_RECORDING, Services
+
+
+class ProgressRecorder:
+    """Stands in for gr.Progress: records (done, total) and descriptions."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[tuple[int, int], str]] = []
+
+    def __call__(self, value: tuple[int, int], desc: str = "") -> None:
+        self.calls.append((value, desc))
+
+
+def _transcribed(services: Services, name: str = "amy") -> list[list]:
+    create_dataset(services, name)
+    rows, status = transcribe_recordings(services, name, "amy", "EN", add_sample(None))
+    assert len(rows) == 5, status
+    return rows
+
+
+def test_sample_recording_is_small_and_long_enough() -> None:
+    info = sf.info(str(SAMPLE_RECORDING))
+    assert SAMPLE_RECORDING.stat().st_size < 300_000
+    assert 20.0 <= info.duration <= 40.0 and info.samplerate == 24000
+    assert add_sample(["/x/a.wav"]) == ["/x/a.wav", str(SAMPLE_RECORDING)]
+    assert add_sample([str(SAMPLE_RECORDING)]) == [str(SAMPLE_RECORDING)]
+
+
+def test_create_dataset_rejects_unsafe_names(services: Services) -> None:
+    update, status = create_dataset(services, "../outside")
+    assert "not allowed" in status and not (services.data_root / "outside").exists()
+    update, status = create_dataset(services, "amy")
+    assert update["value"] == "amy" and "created" in status
+    assert create_dataset(services, "amy")[1].endswith("already exists; selected it.")
+
+
+def test_whole_flow_transcribe_review_and_finish(services: Services) -> None:
+    create_dataset(services, "amy")
+    progress = ProgressRecorder()
+    rows, status = transcribe_recordings(services, "amy", "amy", "EN", add_sample(None), progress)
+    assert "Transcribed: 5 utterances" in status
+    assert [row[2:4] for row in rows] == [["amy", "EN"]] * 5
+    assert "lighthouse" in rows[0][4].lower().replace(" ", "")
+    stages = {desc.split(":")[0] for _, desc in progress.calls}
+    assert stages == {"ingest", "slice", "transcribe"}
+    assert progress.calls[-1][0] == (5, 5)
+
+    audio = row_audio(services, "amy", rows, 1)
+    assert audio is not None and Path(audio).is_file() and sf.info(audio).duration > 2.0
+    assert row_audio(services, "amy", rows, 99) is None
+
+    # Fix a transcript, switch nothing else, delete the last row.
+    rows[0][4] = "The old lighthouse keeper climbed the narrow stairs every evening."
+    rows[4][0] = True
+    rows, status = save_edits(services, "amy", rows)
+    assert "1 edited, 1 removed, 4 kept" in status and len(rows) == 4
+    root = services.dataset_dir("amy")
+    esd = (root / "esd.list").read_text(encoding="utf-8")
+    assert "narrow stairs every evening.\n" in esd and "midnight" not in esd
+
+    summary, status = finish_dataset(services, "amy", ProgressRecorder())
+    assert "ready for training" in status
+    assert "| text | 4 | 4 | 0 |" in summary and "**amy**:" in summary
+    lines = read_cleaned_list(root / "train.list") + read_cleaned_list(root / "val.list")
+    texts = {line.path: line.norm_text for line in lines}
+    assert len(texts) == 4 and not any("midnight" in text for text in texts.values())
+    assert texts[rows[0][1]].startswith("The old lighthouse keeper")
+
+    # A second edit redoes only that row's text and BERT features.
+    rows[1][4] = "Fresh bread from the village bakery smells wonderful."
+    save_edits(services, "amy", rows)
+    summary, _ = finish_dataset(services, "amy")
+    assert "| text | 4 | 1 | 0 |" in summary and "| bert | 4 | 1 | 0 |" in summary
+    assert "| resample | 4 | 0 | 0 |" in summary and "| clap | 4 | 0 | 0 |" in summary
+
+    # Transcribing again (no new files) does not bring the deleted row back or undo edits.
+    rows_again, status = transcribe_recordings(services, "amy", "amy", "EN", [])
+    assert rows_again == rows
+    assert "removed in review" in status
+
+
+def test_bad_uploads_are_refused_and_nothing_is_lost(services: Services, tmp_path: Path) -> None:
+    rows = _transcribed(services)
+    root = services.dataset_dir("amy")
+    before = (root / "esd.list").read_bytes()
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    corrupt = uploads / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + os.urandom(3000))
+    text_file = uploads / "notes.mp3"
+    text_file.write_text("this is not audio at all\n" * 50)
+    empty = uploads / "empty.ogg"
+    empty.touch()
+    huge = uploads / "huge.flac"  # a sparse 2 GB file: no disk space used
+    with open(huge, "wb") as handle:
+        handle.truncate(2 * 1024**3)
+    sneaky = uploads / "deeper"
+    sneaky.mkdir()
+    traversal = str(sneaky / ".." / ".." / "uploads" / "..evil.wav")
+    Path(traversal).write_bytes(SAMPLE_RECORDING.read_bytes()[:5000])  # a cut-off Ogg stream
+
+    files = [str(corrupt), str(text_file), str(empty), str(huge), traversal, str(uploads / "gone")]
+    new_rows, status = transcribe_recordings(services, "amy", "amy", "EN", files)
+    assert new_rows == rows and (root / "esd.list").read_bytes() == before
+    assert "huge.flac: 2048 MB is over the 500 MB limit" in status
+    assert "empty.ogg: the file is empty" in status
+    assert "gone: the upload did not arrive" in status
+    assert "ingest skipped `corrupt.wav`" in status and "ingest skipped `notes.mp3`" in status
+    assert "Traceback" not in status
+    written = {p.resolve() for p in services.data_root.rglob("*")}
+    assert all(services.data_root.resolve() in p.parents for p in written)
+    assert not any("evil" in p.name and p.suffix != ".flac" for p in written)
+
+
+def test_bad_edits_are_refused_without_touching_esd_list(services: Services) -> None:
+    rows = _transcribed(services)
+    esd = services.dataset_dir("amy") / "esd.list"
+    before = esd.read_bytes()
+    cases = [
+        (3, "FR", "unknown language"),
+        (4, "", "is empty"),
+        (4, "a | b", "'|'"),
+        (1, "wavs/amy/other.wav", "not in esd.list"),
+    ]
+    for column, value, expected in cases:
+        edited = [list(row) for row in rows]
+        edited[0][column] = value
+        kept, status = save_edits(services, "amy", edited)
+        assert expected in status.lower() or expected in status, status
+        assert kept == edited and esd.read_bytes() == before
+
+
+def test_missing_dataset_and_whisper_are_explained(services: Services) -> None:
+    assert "Choose or create a dataset" in transcribe_recordings(services, None, "a", "EN", [])[1]
+    assert "does not exist" in load_rows(services, "nobody")[1]
+    create_dataset(services, "amy")
+    assert "No transcripts yet" in finish_dataset(services, "amy")[1]
+    assert "whole number" in finish_dataset(services, "amy", None, -1)[1]
+    assert "Add at least one recording" in transcribe_recordings(services, "amy", "a", "EN", [])[1]
+    services.whisper_model = str(services.data_root / "no-whisper")
+    rows, status = transcribe_recordings(services, "amy", "amy", "EN", add_sample(None))
+    assert rows == [] and "A model is missing" in status and "SONARE_WHISPER" in status
+
+
+def test_bad_speaker_name_is_explained(services: Services) -> None:
+    create_dataset(services, "amy")
+    status = transcribe_recordings(services, "amy", "a/b", "EN", add_sample(None))[1]
+    assert "must not contain" in status
+
+
+def test_columns_match_the_table() -> None:
+    assert dataset_tab.COLUMNS == ["delete", "file", "speaker", "language", "text"]

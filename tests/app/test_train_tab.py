@@ -1,0 +1,124 @@
+"""Train tab callbacks: a real background run on a tiny dataset, polled, stopped, re-attached."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.training.jobs import TrainingJob
+from webapp.services import Services
+from webapp.synthesize_tab import find_voices
+from webapp.train_tab import (
+    attach_training,
+    loss_curves,
+    poll_training,
+    resolve_base,
+    select_dataset,
+    start_training,
+    stop_training,
+)
+
+TINY = "tiny (CPU smoke run)"
+
+
+def _wait(run_dir: str, timeout_s: float = 180.0) -> str:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = poll_training(run_dir)[0]
+        if not status.startswith("**running**"):
+            return status
+        time.sleep(0.5)
+    raise AssertionError(f"training did not end: {status}")
+
+
+@pytest.mark.slow
+def test_train_poll_finish_and_attach(services_with_dataset: Services, one_thread_training) -> None:
+    services = services_with_dataset
+    run_dir, status = start_training(services, "tiny", "", TINY, 2, 2, None, 2, 2)
+    assert run_dir == str(services.dataset_dir("tiny") / "models"), status
+    assert "started (from the start)" in status
+    assert attach_training(services)[1] == run_dir  # a reload finds the running job
+    again = start_training(services, "tiny", "", TINY, 2, 2, None, 2, 2)
+    assert again[0] is None and "already going on" in again[1]
+
+    final = _wait(run_dir)
+    assert final.startswith("**finished** — step 2 / 2"), final
+    status, curves, sample, _, log = poll_training(run_dir)
+    assert "Newest voice: `step_00000002`" in status
+    assert set(curves["curve"]) >= {"mel loss (G)", "validation mel loss"}
+    assert curves["step"].max() == 2
+    assert sample is not None and Path(sample).suffix == ".wav" and Path(sample).is_file()
+    assert isinstance(log, str)
+    assert any("trained" in label for label, _ in find_voices(services))
+    dropdown, attached = attach_training(services)
+    assert attached == run_dir and dropdown["value"] == "tiny"
+    assert select_dataset(services, "tiny") == run_dir and select_dataset(services, None) is None
+
+    # Resume: more steps on the same run continue from its checkpoint.
+    run_dir, status = start_training(services, "tiny", "", TINY, 3, 2, None, 100, 100)
+    assert "resuming from step 2" in status
+    assert _wait(run_dir).startswith("**finished** — step 3 / 3")
+
+
+@pytest.mark.slow
+def test_stop_saves_and_reports(services_with_dataset: Services, one_thread_training) -> None:
+    services = services_with_dataset
+    run_dir, _ = start_training(services, "tiny", "", TINY, 10_000, 2, None, 1000, 1000)
+    deadline = time.monotonic() + 120
+    while TrainingJob(run_dir).status().step < 1 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    status = stop_training(run_dir)
+    assert status.startswith("Training is **stopped** at step"), status
+    assert poll_training(run_dir)[0].startswith("**stopped**")
+
+
+def test_start_refuses_bad_requests(services_with_dataset: Services, tmp_path: Path) -> None:
+    services = services_with_dataset
+    cases = [
+        ((None, "", TINY, 4, 2, None, 2, 2), "Choose a prepared dataset"),
+        (("../x", "", TINY, 4, 2, None, 2, 2), "not allowed"),
+        (("tiny", "", "huge", 4, 2, None, 2, 2), "Unknown preset"),
+        (("tiny", "", TINY, 0, 2, None, 2, 2), "positive whole number"),
+        (("tiny", "", TINY, 2.5, 2, None, 2, 2), "positive whole number"),
+        (("tiny", "", TINY, 4, 2, -1.0, 2, 2), "learning_rate must be positive"),
+        (("tiny", str(tmp_path), TINY, 4, 2, None, 2, 2), "not under the data root"),
+        (("tiny", "no such base", TINY, 4, 2, None, 2, 2), "neither a folder"),
+        (("tiny", "nobody/nothing", TINY, 4, 2, None, 2, 2), "Offline"),
+    ]
+    cases.append((("tiny", "", TINY, 4, 2, None, 2, 2, "not a repo"), "owner/name"))
+    for values, expected in cases:
+        run_dir, status = start_training(services, *values)
+        assert run_dir is None and status.startswith("⚠️") and expected in status, (values, status)
+    (services.datasets_dir / "empty").mkdir()
+    assert (
+        "not a prepared dataset" in start_training(services, "empty", "", TINY, 4, 2, None, 2, 2)[1]
+    )
+    assert not (services.dataset_dir("tiny") / "models").exists()
+
+
+def test_base_models_resolve_inside_the_data_root(services: Services) -> None:
+    (services.voices_dir / "mine").mkdir(parents=True)
+    assert resolve_base(services, " mine ") == str(services.voices_dir / "mine")
+    assert resolve_base(services, str(services.voices_dir / "mine")) == str(
+        (services.voices_dir / "mine").resolve()
+    )
+    assert resolve_base(services, "") is None
+
+
+def test_poll_without_a_run_and_curves_from_metrics() -> None:
+    status, curves, first, second, log = poll_training(None)
+    assert status == "No training run yet." and curves.empty and first is second is None
+    assert poll_training("/nonexistent/run")[0].startswith("**idle**")
+    metrics = [
+        {"step": 5, "loss/g/mel": 30.0, "loss/g/total": 80.0, "loss/d/total": 3.0, "time": 1.0},
+        {"step": 10, "val/mel_loss": 2.5},
+        {"note": "no step"},
+    ]
+    curves = loss_curves(metrics)
+    assert sorted(curves["curve"]) == [
+        "discriminator total", "generator total", "mel loss (G)", "validation mel loss",
+    ]  # fmt: skip
+    assert curves[curves["curve"] == "validation mel loss"]["value"].tolist() == [2.5]
+    assert stop_training(None) == "No training run is attached."

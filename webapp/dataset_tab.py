@@ -1,0 +1,383 @@
+"""Dataset tab: recordings -> slices -> transcripts to review -> a training-ready dataset."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from engine import AUTO_LANGUAGE, ConfigError, SonareError
+from engine.prepare import AsrConfig, LabelLine, PrepareConfig, PrepareSummary, prepare_dataset
+from engine.prepare.review import apply_review, label_audio, read_review
+from webapp.gpu import gpu_task
+from webapp.messages import fail, warn
+from webapp.services import SAMPLE_RECORDING, Services, check_dataset_name
+
+logger = logging.getLogger(__name__)
+
+COLUMNS = ["delete", "file", "speaker", "language", "text"]
+FIRST_STAGES = ("ingest", "slice", "transcribe")
+LAST_STAGES = ("resample", "text", "bert", "clap")
+LANGUAGES = [AUTO_LANGUAGE, "ZH", "JP", "EN"]
+Progress = Callable[..., Any]
+Rows = list[list[Any]]
+
+
+# --- callbacks (plain functions; the UI wiring is at the end) --------------------------------
+
+
+def create_dataset(services: Services, name: str) -> tuple[Any, str]:
+    """Make an empty dataset folder; returns (dropdown update, status)."""
+    try:
+        folder = services.dataset_dir(name)
+    except ConfigError as error:
+        return gr.update(), fail(error)
+    existed = folder.is_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    note = "already exists; selected it" if existed else "created"
+    choices = services.dataset_names()
+    return gr.update(choices=choices, value=folder.name), f"Dataset **{folder.name}** {note}."
+
+
+def refresh_datasets(services: Services, current: str | None) -> Any:
+    """The dataset dropdown with the folders that exist now."""
+    names = services.dataset_names()
+    return gr.update(choices=names, value=current if current in names else None)
+
+
+def add_sample(files: Sequence[Any] | None) -> list[str]:
+    """Add the recording shipped with the app to the upload list."""
+    paths = [_upload_path(item) for item in files or []]
+    if str(SAMPLE_RECORDING) not in paths:
+        paths.append(str(SAMPLE_RECORDING))
+    return paths
+
+
+def check_uploads(services: Services, files: Sequence[Any] | None) -> tuple[list[Path], list[str]]:
+    """Uploads that may go to the engine, and a reason for each refused one."""
+    accepted, refused = [], []
+    for item in files or []:
+        path = Path(_upload_path(item))
+        shown = path.name or "(no name)"
+        if not path.is_file():
+            refused.append(f"{shown}: the upload did not arrive; try again")
+        elif path.stat().st_size > services.max_upload_bytes:
+            size_mb = path.stat().st_size / 2**20
+            refused.append(
+                f"{shown}: {size_mb:.0f} MB is over the {services.max_upload_mb} MB limit"
+            )
+        elif path.stat().st_size == 0:
+            refused.append(f"{shown}: the file is empty")
+        else:
+            accepted.append(path)
+    return accepted, refused
+
+
+def transcribe_recordings(
+    services: Services,
+    dataset: str | None,
+    speaker: str,
+    language: str,
+    files: Sequence[Any] | None,
+    progress: Progress | None = None,
+) -> tuple[Rows, str]:
+    """Ingest, slice and transcribe the uploads; returns (review table, status Markdown)."""
+    try:
+        root = _require_dataset(services, dataset)
+        accepted, refused = check_uploads(services, files)
+        if not accepted and not refused and not (root / "manifest.json").is_file():
+            return _rows(root), warn("⚠️ Add at least one recording (or use the sample).")
+        config = _prepare_config(services, FIRST_STAGES, language)
+        summary = _prepare(services, root, speaker, accepted, config, progress)
+    except Exception as error:  # noqa: BLE001 - ours explain themselves; others are logged
+        return _rows_or_empty(services, dataset), fail(error)
+    lines = [f"Transcribed: {summary.stages.get('transcribe', {}).get('kept', 0)} utterances."]
+    lines += [f"- refused {reason}" for reason in refused]
+    lines += _dropped_lines(summary)
+    status = "\n".join(lines)
+    if refused or summary.dropped_count():
+        warn("⚠️ Some files were skipped; see the status below the table.")
+    return _rows(root), status
+
+
+def load_rows(services: Services, dataset: str | None) -> tuple[Rows, str]:
+    """The review table of a dataset's esd.list."""
+    try:
+        root = _require_dataset(services, dataset)
+    except SonareError as error:
+        return [], fail(error)
+    rows = _rows(root)
+    if not rows:
+        return rows, f"Dataset **{root.name}**: no transcripts yet; add recordings below."
+    return rows, f"Dataset **{root.name}**: {len(rows)} utterances."
+
+
+def row_audio(services: Services, dataset: str | None, rows: Any, index: int) -> str | None:
+    """The audio file of table row `index`, for the player."""
+    try:
+        root = _require_dataset(services, dataset)
+        table = _as_rows(rows)
+        if not 0 <= index < len(table):
+            return None
+        line = _line_from_row(table[index])
+    except SonareError:
+        return None
+    path = label_audio(root, line)
+    return str(path) if path is not None else None
+
+
+def select_row(services: Services, dataset: str | None, rows: Any, event: gr.SelectData) -> Any:
+    """Table click -> that row's audio in the player."""
+    index = event.index[0] if isinstance(event.index, list | tuple) else event.index
+    return row_audio(services, dataset, rows, int(index))
+
+
+def save_edits(services: Services, dataset: str | None, rows: Any) -> tuple[Rows, str]:
+    """Write the edited table to esd.list (rows ticked 'delete' are removed)."""
+    try:
+        root = _require_dataset(services, dataset)
+        table = _as_rows(rows)
+        lines = [_line_from_row(row) for row in table if not _truthy(row[0])]
+        result = apply_review(root, lines)
+    except Exception as error:  # noqa: BLE001 - ours explain themselves; others are logged
+        return _as_rows(rows), fail(error)
+    status = (
+        f"Saved esd.list: {len(result.edited)} edited, {len(result.removed)} removed, "
+        f"{result.kept} kept. Run the remaining stages to update the dataset."
+    )
+    return _rows(root), status
+
+
+def finish_dataset(
+    services: Services,
+    dataset: str | None,
+    progress: Progress | None = None,
+    val_per_speaker: float | None = 4,
+) -> tuple[str, str]:
+    """Resample, clean texts, BERT and CLAP features; returns (summary Markdown, status).
+
+    val_per_speaker: validation lines per speaker (2.2's default 4; at least one line per
+    speaker always stays in training)."""
+    try:
+        root = _require_dataset(services, dataset)
+        val_count = _count(val_per_speaker, "Validation lines per speaker")
+        if not (root / "esd.list").is_file():
+            raise ConfigError("No transcripts yet: slice and transcribe recordings first.")
+        config = _prepare_config(services, LAST_STAGES, AUTO_LANGUAGE)
+        config.val_per_speaker = val_count
+        summary = _prepare(services, root, None, [], config, progress)
+    except Exception as error:  # noqa: BLE001 - ours explain themselves; others are logged
+        return "", fail(error)
+    return format_summary(summary), f"Dataset **{root.name}** is ready for training."
+
+
+def format_summary(summary: PrepareSummary) -> str:
+    """Kept/dropped per stage, minutes per speaker and flagged rows, as Markdown."""
+    lines = ["| stage | kept | made now | dropped |", "| --- | --- | --- | --- |"]
+    for stage, report in summary.stages.items():
+        lines.append(f"| {stage} | {report['kept']} | {report['made']} | {report['dropped']} |")
+    lines.append("")
+    for speaker, seconds in summary.speaker_duration_s.items():
+        lines.append(f"- **{speaker}**: {seconds / 60:.1f} minutes")
+    lines.append(f"- train.list: {summary.train_count} lines, val.list: {summary.val_count}")
+    lines += _dropped_lines(summary)
+    if summary.suspicious:
+        lines.append("\n**Check these transcripts:**")
+        for flag in summary.suspicious:
+            lines.append(f"- `{Path(flag['path']).name}`: {'; '.join(flag['reasons'])}")
+    return "\n".join(lines)
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _upload_path(item: Any) -> str:
+    # gr.File gives str paths (type="filepath"); older clients send objects with .name.
+    return str(getattr(item, "name", item) if not isinstance(item, str | Path) else item)
+
+
+def _require_dataset(services: Services, dataset: str | None) -> Path:
+    if not dataset:
+        raise ConfigError("Choose or create a dataset first.")
+    root = services.dataset_dir(check_dataset_name(dataset))
+    if not root.is_dir():
+        raise ConfigError(f"Dataset {dataset!r} does not exist (create it first).")
+    return root
+
+
+def _prepare_config(services: Services, stages: tuple[str, ...], language: str) -> PrepareConfig:
+    asr = AsrConfig(backend=services.asr_backend, model=services.whisper_model)
+    return PrepareConfig(
+        stages=stages, asr=asr, language=language or AUTO_LANGUAGE, features=services.features
+    )
+
+
+@gpu_task(duration_s=120)
+def _prepare(
+    services: Services,
+    root: Path,
+    speaker: str | None,
+    files: list[Path],
+    config: PrepareConfig,
+    progress: Progress | None,
+) -> PrepareSummary:
+    def report(stage: str, done: int, total: int) -> None:
+        if progress is not None:
+            progress((done, max(total, 1)), desc=f"{stage}: {done}/{total}")
+
+    return prepare_dataset(
+        root,
+        speaker.strip() if speaker else None,
+        files,
+        config,
+        report,
+        featurizer=services.shared.featurizer,
+        clap_embedder=services.shared.clap,
+    )
+
+
+def _count(value: float | None, name: str) -> int:
+    if value is None or float(value) != int(float(value)) or int(float(value)) < 0:
+        raise ConfigError(f"{name} must be a whole number, 0 or more; got {value!r}.")
+    return int(float(value))
+
+
+def _rows(root: Path) -> Rows:
+    return [
+        [False, line.path, line.speaker, line.language.value, line.text]
+        for line in read_review(root)
+    ]
+
+
+def _rows_or_empty(services: Services, dataset: str | None) -> Rows:
+    try:
+        return _rows(_require_dataset(services, dataset))
+    except SonareError:
+        return []
+
+
+def _as_rows(rows: Any) -> Rows:
+    if rows is None:
+        return []
+    if hasattr(rows, "values") and hasattr(rows, "columns"):  # a pandas DataFrame
+        rows = rows.values.tolist()
+    return [list(row) for row in rows if any(str(cell).strip() for cell in row[1:])]
+
+
+def _line_from_row(row: Sequence[Any]) -> LabelLine:
+    if len(row) != len(COLUMNS):
+        raise ConfigError(f"Each row needs {len(COLUMNS)} columns: {', '.join(COLUMNS)}.")
+    _, path, speaker, language, text = (
+        str(cell).strip() if cell is not None else "" for cell in row
+    )
+    if not text:
+        raise ConfigError(f"The text of {Path(path).name} is empty: fix it or tick 'delete'.")
+    try:
+        return LabelLine(path, speaker, language.upper(), text)
+    except SonareError as error:
+        raise ConfigError(f"{Path(path).name}: {error} (languages: ZH, JP, EN)") from None
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in {"true", "1", "yes", "x"}
+    return bool(value)
+
+
+def _dropped_lines(summary: PrepareSummary) -> list[str]:
+    lines = []
+    for stage, report in summary.stages.items():
+        for drop in report["dropped_items"]:
+            lines.append(f"- {stage} skipped `{Path(drop['item']).name}`: {drop['reason']}")
+    return lines
+
+
+# --- the tab ---------------------------------------------------------------------------------
+
+
+def build_dataset_tab(services: Services) -> dict[str, Any]:
+    """The Dataset tab; returns its main components (other tabs refresh the dataset list)."""
+    with gr.Tab("Dataset", id="dataset"):
+        gr.Markdown(
+            "Upload 10-20 minutes of one speaker (any audio format, several files), slice and "
+            "transcribe them, fix the transcripts, then run the remaining stages."
+        )
+        with gr.Row():
+            dataset = gr.Dropdown(services.dataset_names(), label="Dataset", scale=2)
+            new_name = gr.Textbox(label="New dataset name", placeholder="alice", scale=2)
+            create = gr.Button("Create dataset", scale=1)
+        with gr.Row():
+            speaker = gr.Textbox(label="Speaker", value="speaker", scale=2)
+            language = gr.Radio(LANGUAGES, value=AUTO_LANGUAGE, label="Spoken language", scale=2)
+        files = gr.File(file_count="multiple", label="Recordings", elem_id="recordings")
+        with gr.Row():
+            sample = gr.Button("Use the sample recording")
+            transcribe = gr.Button("Slice and transcribe", variant="primary")
+        status = gr.Markdown(elem_id="dataset-status")
+        table = gr.Dataframe(
+            headers=COLUMNS,
+            datatype=["bool", "str", "str", "str", "str"],
+            type="array",
+            interactive=True,
+            static_columns=[1, 2],
+            column_widths=["8%", "27%", "10%", "10%", "45%"],
+            wrap=True,
+            label="Transcripts: click a row to listen; edit text or language; tick 'delete'",
+            elem_id="review-table",
+        )
+        player = gr.Audio(
+            label="Selected utterance", type="filepath", interactive=False, elem_id="row-player"
+        )
+        with gr.Row():
+            save = gr.Button("Save edits", elem_id="save-edits")
+            val_lines = gr.Number(value=4, precision=0, label="Validation lines per speaker")
+            finish = gr.Button("Run remaining stages", variant="primary", elem_id="finish")
+        summary = gr.Markdown(elem_id="dataset-summary")
+
+        def _create(name: str) -> tuple[Any, str]:
+            return create_dataset(services, name)
+
+        def _transcribe(
+            name: str,
+            who: str,
+            lang: str,
+            uploads: Any,
+            progress: gr.Progress = gr.Progress(),  # noqa: B008
+        ) -> tuple[Rows, str]:
+            return transcribe_recordings(services, name, who, lang, uploads, progress)
+
+        def _finish(
+            name: str,
+            val_count: float,
+            progress: gr.Progress = gr.Progress(),  # noqa: B008
+        ) -> tuple[str, str]:
+            return finish_dataset(services, name, progress, val_count)
+
+        def _select(name: str, rows: Any, event: gr.SelectData) -> Any:
+            return select_row(services, name, rows, event)
+
+        create.click(_create, [new_name], [dataset, status])
+        dataset.change(lambda name: load_rows(services, name), [dataset], [table, status])
+        sample.click(add_sample, [files], [files])
+        transcribe.click(
+            _transcribe,
+            [dataset, speaker, language, files],
+            [table, status],
+            concurrency_id="prepare",
+            concurrency_limit=1,
+        )
+        table.select(_select, [dataset, table], [player])
+        save.click(
+            lambda name, rows: save_edits(services, name, rows), [dataset, table], [table, status]
+        )
+        finish.click(
+            _finish,
+            [dataset, val_lines],
+            [summary, status],
+            concurrency_id="prepare",
+            concurrency_limit=1,
+        )
+    return {"dataset": dataset}

@@ -1,0 +1,220 @@
+"""What every tab needs, built once per process from the environment: `Services.from_env()`.
+
+SONARE_DATA_DIR      data root (default ./sonare-data): datasets/, models/ (pulled), voices/
+SONARE_FEATURES      feature-model JSON like configs/features.json (default: that file)
+SONARE_WHISPER       Whisper model name or local folder for transcription (default small)
+SONARE_ASR_BACKEND   faster-whisper (default) or openai-whisper
+SONARE_MAX_UPLOAD_MB largest accepted upload (default 500)
+HF_ENDPOINT          Hub URL (default huggingface.co); the token only ever comes from HF_TOKEN
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from engine import ConfigError
+from engine.features import BertFeaturizer, ClapEmbedder, FeatureConfig
+
+if TYPE_CHECKING:
+    from engine.hub_sync import CheckpointSyncer
+    from engine.synthesis import Voice
+
+logger = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_FEATURES = REPO_ROOT / "configs" / "features.json"
+SAMPLE_RECORDING = REPO_ROOT / "assets" / "sample_recording.ogg"
+TRAIN_PRESETS = {
+    "tiny (CPU smoke run)": REPO_ROOT / "configs" / "train_tiny.json",
+    "base 2.2": REPO_ROOT / "configs" / "train_base.json",
+}
+_NAME = re.compile(r"^[\w][\w.-]{0,63}$")
+
+
+def check_dataset_name(name: str) -> str:
+    """A dataset name usable as a folder name (letters, digits, '_', '-', '.'), or ConfigError."""
+    cleaned = (name or "").strip()
+    if not _NAME.match(cleaned) or cleaned in {".", ".."} or ".." in cleaned:
+        raise ConfigError(
+            f"Dataset name {name!r} is not allowed: use letters, digits, '_', '-' or '.' "
+            "(at most 64 characters, no '/' or '..')."
+        )
+    return cleaned
+
+
+class SharedFeatures:
+    """One BertFeaturizer and one ClapEmbedder for the whole process (they load models lazily)."""
+
+    def __init__(self, config: FeatureConfig) -> None:
+        self.config = config
+        self.featurizer = BertFeaturizer(config)
+        self.clap = ClapEmbedder(config)
+
+
+class VoiceCache:
+    """Loaded voices by folder, the least recently used dropped beyond `max_voices`.
+
+    A folder whose files changed (a new checkpoint written in place) is loaded again. All voices
+    share the process's BERT and CLAP models, so a cached voice costs only its generator.
+    """
+
+    def __init__(self, features: SharedFeatures, max_voices: int = 2) -> None:
+        self.features = features
+        self.max_voices = max_voices
+        self._voices: OrderedDict[tuple[str, float], Voice] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, folder: str | Path) -> Voice:
+        """The voice in `folder`, loaded on first use (ModelNotFoundError if it is not a voice)."""
+        from engine.synthesis import Voice
+
+        path = Path(folder).resolve()
+        key = (str(path), _newest_mtime(path))
+        with self._lock:
+            voice = self._voices.get(key)
+            if voice is not None:
+                self._voices.move_to_end(key)
+                return voice
+            loaded = Voice.load(path, self.features.config)
+            voice = Voice(
+                loaded.generator,
+                loaded.config,
+                self.features.featurizer,
+                self.features.clap,
+                loaded.name,
+            )
+            self._voices[key] = voice
+            while len(self._voices) > self.max_voices:
+                self._voices.popitem(last=False)
+            return voice
+
+    def __len__(self) -> int:
+        return len(self._voices)
+
+
+def _newest_mtime(folder: Path) -> float:
+    if not folder.is_dir():
+        return 0.0
+    return max((p.stat().st_mtime for p in folder.iterdir() if p.is_file()), default=0.0)
+
+
+class SyncRegistry:
+    """The Hub syncers this process runs, one per training run folder."""
+
+    def __init__(self) -> None:
+        self._syncers: dict[Path, CheckpointSyncer] = {}
+        self._lock = threading.Lock()
+
+    def get(self, run_dir: Path) -> CheckpointSyncer | None:
+        """The syncer of a run, if one was made."""
+        with self._lock:
+            return self._syncers.get(Path(run_dir).resolve())
+
+    def ensure(
+        self, run_dir: Path, repo_id: str, interval_s: float, endpoint: str | None
+    ) -> CheckpointSyncer:
+        """The run's syncer for `repo_id` and `interval_s`, replacing one with other settings."""
+        from engine.hub import HubConfig
+        from engine.hub_sync import CheckpointSyncer
+
+        key = Path(run_dir).resolve()
+        config = HubConfig(repo_id, endpoint=endpoint)
+        with self._lock:
+            current = self._syncers.get(key)
+            if (
+                current is not None
+                and current.config == config
+                and current.interval_s == float(interval_s)
+            ):
+                return current
+            if current is not None:
+                current.stop(final_push=False)
+            syncer = CheckpointSyncer(key, config, interval_s=interval_s)
+            self._syncers[key] = syncer
+            return syncer
+
+    def stop_all(self) -> None:
+        """Stop every schedule (no final push): used when the app shuts down."""
+        with self._lock:
+            for syncer in self._syncers.values():
+                syncer.stop(final_push=False)
+
+
+@dataclass
+class Services:
+    """Settings and per-process objects shared by the tabs (no module-level state)."""
+
+    data_root: Path
+    features: FeatureConfig
+    whisper_model: str = "small"
+    asr_backend: str = "faster-whisper"
+    max_upload_mb: int = 500
+    hub_endpoint: str | None = None
+    shared: SharedFeatures = field(init=False)
+    voices: VoiceCache = field(init=False)
+    syncers: SyncRegistry = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.data_root = Path(self.data_root).expanduser().resolve()
+        if self.max_upload_mb < 1:
+            raise ConfigError(f"The upload limit must be at least 1 MB, got {self.max_upload_mb}.")
+        self.shared = SharedFeatures(self.features)
+        self.voices = VoiceCache(self.shared)
+        self.syncers = SyncRegistry()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Services:
+        """Build from SONARE_* variables (see the module docstring); ConfigError if one is bad."""
+        env = os.environ if env is None else env
+        features_file = env.get("SONARE_FEATURES") or str(DEFAULT_FEATURES)
+        features = FeatureConfig.from_file(features_file)
+        try:
+            max_upload_mb = int(env.get("SONARE_MAX_UPLOAD_MB", "500"))
+        except ValueError:
+            raise ConfigError("SONARE_MAX_UPLOAD_MB must be a whole number of megabytes.") from None
+        return cls(
+            data_root=Path(env.get("SONARE_DATA_DIR") or "sonare-data"),
+            features=features,
+            whisper_model=env.get("SONARE_WHISPER") or "small",
+            asr_backend=env.get("SONARE_ASR_BACKEND") or "faster-whisper",
+            max_upload_mb=max_upload_mb,
+            hub_endpoint=env.get("HF_ENDPOINT") or None,
+        )
+
+    @property
+    def datasets_dir(self) -> Path:
+        """One folder per dataset (engine's prepare layout); runs live in <dataset>/models."""
+        return self.data_root / "datasets"
+
+    @property
+    def models_dir(self) -> Path:
+        """Models pulled from the Hub, one folder per repo (owner--name)."""
+        return self.data_root / "models"
+
+    @property
+    def voices_dir(self) -> Path:
+        """Voice folders put here by hand (ours or 2.2's layout)."""
+        return self.data_root / "voices"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        """The upload limit in bytes."""
+        return self.max_upload_mb * 1024 * 1024
+
+    def dataset_dir(self, name: str) -> Path:
+        """The folder of dataset `name` (checked: it stays inside datasets/)."""
+        return self.datasets_dir / check_dataset_name(name)
+
+    def dataset_names(self) -> list[str]:
+        """Existing datasets, by name."""
+        if not self.datasets_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.datasets_dir.iterdir() if p.is_dir())

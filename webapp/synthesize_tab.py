@@ -1,0 +1,210 @@
+"""Synthesize tab: pick a voice and speaker, type text, listen as it is spoken, download."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+
+from engine import AUTO_LANGUAGE, SonareError, SynthesisParams, TextError
+from engine.training.jobs import find_runs
+from engine.training.state import GENERATOR_DIR, CheckpointStore
+from webapp.gpu import gpu_task
+from webapp.messages import fail
+from webapp.services import Services
+
+logger = logging.getLogger(__name__)
+
+# Longer text is refused with a message: a Space is shared, and 5,000 characters already
+# take minutes on a CPU. Split long documents and synthesize them in parts.
+MAX_TEXT_CHARS = 5000
+LANGUAGES = [AUTO_LANGUAGE, "ZH", "JP", "EN"]
+EMOTION_MODES = ["text prompt", "reference audio"]
+StreamUpdate = tuple[Any, Any, str]
+
+
+def find_voices(services: Services) -> list[tuple[str, str]]:
+    """(label, folder) of every voice under the data root: trained runs, pulled, hand-placed."""
+    voices = []
+    for run in find_runs(services.datasets_dir):
+        latest = CheckpointStore(run / "checkpoints").latest()
+        if latest is not None and (latest / GENERATOR_DIR).is_dir():
+            dataset = run.parent.name if run.name == "models" else run.name
+            voices.append((f"{dataset} (trained, {latest.name})", str(latest / GENERATOR_DIR)))
+    for folder, kind in ((services.models_dir, "Hub"), (services.voices_dir, "local")):
+        if folder.is_dir():
+            for path in sorted(p for p in folder.iterdir() if (p / "config.json").is_file()):
+                voices.append((f"{path.name} ({kind})", str(path)))
+    return voices
+
+
+def refresh_voices(services: Services, current: str | None) -> Any:
+    """The voice dropdown with what exists now (keeping the selection when it still exists)."""
+    voices = find_voices(services)
+    folders = [folder for _, folder in voices]
+    value = current if current in folders else (folders[0] if folders else None)
+    return gr.update(choices=voices, value=value)
+
+
+def voice_speakers(services: Services, folder: str | None) -> tuple[Any, str]:
+    """Load the chosen voice; (speaker dropdown update, status)."""
+    if not folder:
+        return gr.update(choices=[], value=None), _no_voice_message()
+    try:
+        voice = services.voices.get(folder)
+    except Exception as error:  # noqa: BLE001 - ours explain themselves; others are logged
+        return gr.update(choices=[], value=None), fail(error)
+    speakers = voice.speakers
+    return (
+        gr.update(choices=speakers, value=speakers[0] if speakers else None),
+        f"Voice **{voice.name}**: {len(speakers)} speaker(s), {voice.sample_rate} Hz.",
+    )
+
+
+def build_params(
+    speaker: str | None,
+    language: str,
+    sdp_ratio: float,
+    noise_scale: float,
+    noise_scale_w: float,
+    length_scale: float,
+    pause_s: float,
+    emotion_mode: str,
+    emotion_text: str,
+    emotion_audio: tuple[int, np.ndarray] | None,
+    seed: float | None = None,
+) -> SynthesisParams:
+    """The UI's values as SynthesisParams (ConfigError for out-of-range values)."""
+    emotion: Any = (emotion_text or "").strip() or None
+    if emotion_mode == EMOTION_MODES[1]:
+        if emotion_audio is None:
+            raise TextError("Reference-audio emotion was chosen but no clip was given.")
+        emotion = (int(emotion_audio[0]), np.asarray(emotion_audio[1]))
+    return SynthesisParams(
+        speaker=speaker or None,
+        language=language or AUTO_LANGUAGE,
+        sdp_ratio=float(sdp_ratio),
+        noise_scale=float(noise_scale),
+        noise_scale_w=float(noise_scale_w),
+        length_scale=float(length_scale),
+        pause_s=float(pause_s),
+        emotion=emotion,
+        seed=int(seed) if seed else None,  # 0 or empty: a new random take each time
+    )
+
+
+def check_text(text: str | None) -> str:
+    """The text to speak, or TextError for empty or over-long text."""
+    text = (text or "").strip()
+    if not text:
+        raise TextError("The text is empty; type something to speak.")
+    if len(text) > MAX_TEXT_CHARS:
+        raise TextError(
+            f"The text has {len(text):,} characters; the limit here is {MAX_TEXT_CHARS:,}. "
+            "Split it and synthesize the parts one after another."
+        )
+    return text
+
+
+@gpu_task(duration_s=120)
+def synthesize_stream(
+    services: Services, folder: str | None, text: str | None, params: SynthesisParams
+) -> Iterator[StreamUpdate]:
+    """Yield (streamed chunk, full audio, status): chunks as sentences are spoken, then the
+    whole take for the player with its download button."""
+    try:
+        text = check_text(text)
+        if not folder:
+            raise TextError("No voice selected. " + _no_voice_message())
+        voice = services.voices.get(folder)
+        rate = voice.sample_rate
+        chunks = []
+        yield None, None, "Speaking…"
+        for chunk in voice.stream(text, params):
+            chunks.append(chunk)
+            yield (rate, chunk), gr.update(), f"Speaking… {sum(map(len, chunks)) / rate:.1f} s"
+    except Exception as error:  # noqa: BLE001 - ours explain themselves; others are logged
+        yield None, None, fail(error)
+        return
+    audio = np.concatenate(chunks)
+    seconds = len(audio) / rate
+    yield None, (rate, audio), f"Done: {seconds:.1f} s of audio from {voice_label(folder)}."
+
+
+def voice_label(folder: str | Path) -> str:
+    """A short name for a voice folder: a run's dataset and step, else the folder's name."""
+    path = Path(folder)
+    if path.name == GENERATOR_DIR and len(path.parents) > 3:
+        return f"{path.parents[3].name} ({path.parent.name})"
+    return path.name
+
+
+def _no_voice_message() -> str:
+    return (
+        "No voice yet: train one in the Train tab, pull one in the Hub tab, "
+        "or put a voice folder under the data root's voices/."
+    )
+
+
+def build_synthesize_tab(services: Services) -> dict[str, Any]:
+    """The Synthesize tab; returns components other tabs refresh."""
+    voices = find_voices(services)
+    with gr.Tab("Synthesize", id="synthesize") as tab:
+        with gr.Row():
+            voice = gr.Dropdown(
+                voices, value=voices[0][1] if voices else None, label="Voice", scale=3
+            )
+            refresh = gr.Button("Refresh voices", scale=1)
+            speaker = gr.Dropdown([], label="Speaker", scale=2)
+        text = gr.Textbox(
+            label="Text", lines=4, placeholder="Hello there. How are you today?", elem_id="tts-text"
+        )
+        language = gr.Radio(LANGUAGES, value=AUTO_LANGUAGE, label="Language")
+        with gr.Accordion("Voice settings", open=False):
+            sdp_ratio = gr.Slider(0.0, 1.0, value=0.2, step=0.05, label="sdp_ratio")
+            noise_scale = gr.Slider(0.0, 2.0, value=0.6, step=0.05, label="noise_scale")
+            noise_scale_w = gr.Slider(0.0, 2.0, value=0.8, step=0.05, label="noise_scale_w")
+            length_scale = gr.Slider(
+                0.1, 5.0, value=1.0, step=0.05, label="length_scale (>1 slower)"
+            )
+            pause_s = gr.Slider(0.0, 3.0, value=0.3, step=0.05, label="pause between sentences (s)")
+            seed = gr.Number(value=0, precision=0, label="Seed (0: random)")
+        with gr.Accordion("Emotion", open=False):
+            emotion_mode = gr.Radio(EMOTION_MODES, value=EMOTION_MODES[0], label="Emotion from")
+            emotion_text = gr.Textbox(value="Happy", label="Emotion prompt")
+            emotion_audio = gr.Audio(label="Reference clip", type="numpy", sources=["upload"])
+        speak = gr.Button("Speak", variant="primary", elem_id="speak")
+        status = gr.Markdown(elem_id="tts-status")
+        streamed = gr.Audio(label="Listen (streamed)", streaming=True, autoplay=False)
+        result = gr.Audio(
+            label="Result", type="numpy", buttons=["download"], interactive=False, elem_id="result"
+        )
+
+        def _speak(folder: str, *values: Any) -> Iterator[StreamUpdate]:
+            who, text_value, *rest = values
+            try:
+                params = build_params(who, *rest)
+            except SonareError as error:
+                yield None, None, fail(error)
+                return
+            yield from synthesize_stream(services, folder, text_value, params)
+
+        voice.change(lambda f: voice_speakers(services, f), [voice], [speaker, status])
+        for event in (refresh.click, tab.select):
+            event(lambda f: refresh_voices(services, f), [voice], [voice])
+        speak.click(
+            _speak,
+            [voice, speaker, text, language, sdp_ratio, noise_scale, noise_scale_w,
+             length_scale, pause_s, emotion_mode, emotion_text, emotion_audio, seed],
+            [streamed, result, status],
+            concurrency_id="synthesis",
+            concurrency_limit=2,
+        )  # fmt: skip
+    return {"voice": voice, "speaker": speaker, "status": status}
+
+
+__all__ = ["MAX_TEXT_CHARS", "build_synthesize_tab", "find_voices", "synthesize_stream"]

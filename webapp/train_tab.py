@@ -1,0 +1,290 @@
+"""Train tab: start, stop and resume a background training run; live losses and samples.
+
+Training runs in its own process (engine.training.jobs), so the UI stays responsive and a
+browser reload attaches to the run again: the run folder's job.json says what is going on.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from engine import ConfigError, SonareError
+from engine.training.jobs import TrainingJob, TrainingRequest, TrainingStatus, find_runs
+from webapp.messages import describe_error, fail
+from webapp.services import TRAIN_PRESETS, Services
+
+logger = logging.getLogger(__name__)
+
+POLL_INTERVAL_S = 2.0
+CURVES = {
+    "loss/g/mel": "mel loss (G)",
+    "loss/g/total": "generator total",
+    "loss/d/total": "discriminator total",
+    "val/mel_loss": "validation mel loss",
+}
+MAX_SAMPLES = 2
+PollResult = tuple[str, pd.DataFrame, Any, Any, str]
+
+
+def run_dir_of(services: Services, dataset: str) -> Path:
+    """Where the dataset's run lives (<dataset>/models)."""
+    return services.dataset_dir(dataset) / "models"
+
+
+def resolve_base(services: Services, base: str | None) -> str | None:
+    """A base model given as a Hub id (pulled now into models/) or a folder under the data root."""
+    base = (base or "").strip()
+    if not base:
+        return None
+    plain_name = "/" not in base and "\\" not in base and base not in {".", ".."}
+    for folder in (services.models_dir, services.voices_dir):
+        if plain_name and (folder / base).is_dir():
+            return str(folder / base)
+    path = Path(base).expanduser()
+    if path.is_absolute():
+        if path.is_dir() and services.data_root in path.resolve().parents:
+            return str(path.resolve())
+        raise ConfigError(
+            f"Base model folder {base} is not under the data root ({services.data_root}); "
+            "put it in voices/ or give a Hub repo id like owner/name."
+        )
+    if base.count("/") == 1 and all(base.split("/")):
+        from engine.hub import pull_model
+
+        return str(pull_model(base, services.models_dir, endpoint=services.hub_endpoint))
+    raise ConfigError(
+        f"Base model {base!r} is neither a folder in models/ or voices/ nor owner/name."
+    )
+
+
+def start_training(
+    services: Services,
+    dataset: str | None,
+    base: str | None,
+    preset: str,
+    steps: float | None,
+    batch_size: float | None,
+    learning_rate: float | None,
+    eval_every: float | None,
+    save_every: float | None,
+    hub_repo: str | None = None,
+) -> tuple[str | None, str]:
+    """Start (or resume) training on `dataset`; returns (run folder, status Markdown).
+
+    hub_repo: push checkpoints there while training (every 30 min and at the end; HF_TOKEN)."""
+    try:
+        if not dataset:
+            raise ConfigError("Choose a prepared dataset first (Dataset tab).")
+        run_dir = run_dir_of(services, dataset)
+        if preset not in TRAIN_PRESETS:
+            raise ConfigError(f"Unknown preset {preset!r}; choose {', '.join(TRAIN_PRESETS)}.")
+        request = TrainingRequest(
+            dataset_dir=services.dataset_dir(dataset),
+            run_dir=run_dir,
+            base=resolve_base(services, base),
+            config=TRAIN_PRESETS[preset],
+            steps=_whole(steps),
+            batch_size=_whole(batch_size) if batch_size else None,
+            learning_rate=float(learning_rate) if learning_rate else None,
+            eval_every=_whole(eval_every),
+            save_every=_whole(save_every),
+            hub_repo=_hub_repo(hub_repo),
+        )
+        resumed = TrainingJob(run_dir).status().step
+        TrainingJob.start(request)
+    except Exception as error:  # noqa: BLE001 - ours explain themselves; others are logged
+        return None, fail(error)
+    how = f"resuming from step {resumed}" if resumed else "from the start"
+    return str(run_dir), f"Training **{dataset}** started ({how})."
+
+
+def stop_training(run_dir: str | None) -> str:
+    """Ask the run to save a checkpoint and stop; returns the status line."""
+    if not run_dir:
+        return "No training run is attached."
+    try:
+        status = TrainingJob(run_dir).stop(timeout_s=60.0)
+    except Exception as error:  # noqa: BLE001
+        return fail(error)
+    return f"Training is **{status.state}** at step {status.step}."
+
+
+def poll_training(run_dir: str | None) -> PollResult:
+    """The run's status, loss curves, newest samples and log tail (called every ~2 s)."""
+    if not run_dir:
+        return "No training run yet.", _empty_curves(), None, None, ""
+    try:
+        status = TrainingJob(run_dir).status()
+    except Exception as error:  # noqa: BLE001
+        return describe_error(error), _empty_curves(), None, None, ""
+    samples = [str(path) for path in status.samples[:MAX_SAMPLES]]
+    samples += [None] * (MAX_SAMPLES - len(samples))
+    return format_status(status), loss_curves(status.metrics), *samples, status.log_tail
+
+
+def refresh_datasets(services: Services, current: str | None) -> Any:
+    """The dataset dropdown with the datasets that exist now."""
+    names = services.dataset_names()
+    return gr.update(choices=names, value=current if current in names else None)
+
+
+def attach_training(services: Services) -> tuple[Any, str | None]:
+    """On page load: the running run (or the newest one) -> (dataset dropdown, run folder)."""
+    runs = find_runs(services.datasets_dir)
+    names = services.dataset_names()
+    if not runs:
+        return gr.update(choices=names), None
+    statuses = [TrainingJob(run).status() for run in runs]
+    running = [status for status in statuses if status.running]
+    chosen = running[0] if running else max(statuses, key=lambda s: _mtime(s.run_dir))
+    run_dir = chosen.run_dir
+    dataset = run_dir.parent.name if run_dir.name == "models" else None
+    dataset = dataset if dataset in names else None
+    return gr.update(choices=names, value=dataset), str(run_dir)
+
+
+def select_dataset(services: Services, dataset: str | None) -> str | None:
+    """The run folder of the chosen dataset, when it has one (else None)."""
+    if not dataset:
+        return None
+    try:
+        run_dir = run_dir_of(services, dataset)
+    except SonareError:
+        return None
+    return str(run_dir) if run_dir.is_dir() else None
+
+
+def format_status(status: TrainingStatus) -> str:
+    """State, step of max, steps/s, ETA and the newest voice, as Markdown."""
+    total = f" / {status.max_steps}" if status.max_steps else ""
+    parts = [f"**{status.state}** — step {status.step}{total}"]
+    if status.steps_per_s:
+        parts.append(f"{status.steps_per_s:.2f} steps/s")
+    if status.eta_s is not None:
+        parts.append(f"ETA {_duration(status.eta_s)}")
+    text = " · ".join(parts)
+    if status.error:
+        text += f"\n\n⚠️ {status.error}"
+    if status.latest_voice is not None:
+        text += f"\n\nNewest voice: `{status.latest_voice.parent.name}` (Synthesize tab)."
+    return text
+
+
+def loss_curves(metrics: list[dict[str, Any]]) -> pd.DataFrame:
+    """Long-format (step, value, curve) rows for gr.LinePlot."""
+    rows = [
+        {"step": int(record["step"]), "value": float(record[key]), "curve": name}
+        for record in metrics
+        if "step" in record
+        for key, name in CURVES.items()
+        if isinstance(record.get(key), int | float)
+    ]
+    return pd.DataFrame(rows, columns=["step", "value", "curve"]) if rows else _empty_curves()
+
+
+def _empty_curves() -> pd.DataFrame:
+    return pd.DataFrame({"step": pd.Series(dtype=int), "value": pd.Series(dtype=float),
+                         "curve": pd.Series(dtype=str)})  # fmt: skip
+
+
+def _hub_repo(repo_id: str | None) -> str | None:
+    if not (repo_id or "").strip():
+        return None
+    from engine.hub import HubConfig
+
+    return HubConfig(repo_id.strip()).repo_id  # HubError unless owner/name
+
+
+def _whole(value: float | None) -> int | None:
+    if value is None or value == "":
+        return None
+    if float(value) != int(float(value)) or int(float(value)) < 1:
+        raise ConfigError(f"{value} must be a positive whole number.")
+    return int(float(value))
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def build_train_tab(services: Services) -> dict[str, Any]:
+    """The Train tab; returns components the app wires to page load."""
+    with gr.Tab("Train", id="train") as tab:
+        run_dir = gr.State(None)
+        with gr.Row():
+            dataset = gr.Dropdown(
+                services.dataset_names(), label="Dataset", scale=2, elem_id="train-dataset"
+            )
+            refresh = gr.Button("Refresh", scale=1)
+            preset = gr.Dropdown(
+                list(TRAIN_PRESETS), value=list(TRAIN_PRESETS)[0], label="Config preset", scale=2
+            )
+        with gr.Row():
+            base = gr.Textbox(
+                label="Base model (optional)",
+                placeholder="owner/name on the Hub, or a folder name in models/ or voices/",
+            )
+            hub_repo = gr.Textbox(
+                label="Push checkpoints to (optional, needs HF_TOKEN)", placeholder="you/my-voice"
+            )
+        with gr.Row():
+            steps = gr.Number(value=40, label="Steps", precision=0)
+            batch_size = gr.Number(value=0, label="Batch size (0: preset's)", precision=0)
+            learning_rate = gr.Number(value=0, label="Learning rate (0: preset's)")
+            eval_every = gr.Number(value=20, label="Evaluate every", precision=0)
+            save_every = gr.Number(value=20, label="Save every", precision=0)
+        with gr.Row():
+            start = gr.Button("Start or resume", variant="primary", elem_id="train-start")
+            stop = gr.Button("Stop", variant="stop", elem_id="train-stop")
+        status = gr.Markdown("No training run yet.", elem_id="train-status")
+        curves = gr.LinePlot(
+            _empty_curves(), x="step", y="value", color="curve", title="Losses", height=300
+        )
+        with gr.Row():
+            samples = [gr.Audio(label=f"Eval sample {i + 1}", type="filepath") for i in range(2)]
+        with gr.Accordion("Log", open=False):
+            log = gr.Code(label="train.log (tail)", language=None)
+        timer = gr.Timer(POLL_INTERVAL_S)
+
+        start.click(
+            lambda *values: start_training(services, *values),
+            [
+                dataset,
+                base,
+                preset,
+                steps,
+                batch_size,
+                learning_rate,
+                eval_every,
+                save_every,
+                hub_repo,
+            ],  # fmt: skip
+            [run_dir, status],
+            concurrency_id="train-control",
+        )
+        stop.click(stop_training, [run_dir], [status], concurrency_id="train-control")
+        dataset.change(lambda name: select_dataset(services, name), [dataset], [run_dir])
+        for event in (refresh.click, tab.select):
+            event(lambda name: refresh_datasets(services, name), [dataset], [dataset])
+        timer.tick(
+            poll_training,
+            [run_dir],
+            [status, curves, *samples, log],
+            concurrency_limit=None,
+            show_progress="hidden",
+        )
+    return {"dataset": dataset, "run_dir": run_dir}
