@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
+from pathlib import Path
 
 import torch
 
@@ -98,6 +100,9 @@ def test_infer_runs_nothing_training_only(
 
 
 def test_model_package_does_not_import_apps() -> None:
-    import engine.model  # noqa: F401
-
-    assert "gradio" not in sys.modules and "telegram" not in sys.modules
+    # A fresh interpreter: other tests in this process import the apps.
+    script = "import sys, engine.model; assert not {'gradio', 'telegram'} & set(sys.modules)"
+    root = Path(__file__).resolve().parents[2]
+    command = [sys.executable, "-c", script]
+    result = subprocess.run(command, cwd=root, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
