@@ -8,7 +8,6 @@ SONARE_BOT_HUB_REPO, SONARE_BOT_ALLOWED_USERS and SONARE_BOT_ALLOWED_CHATS (comm
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import ConfigError
+from engine.files import read_json_object
 from engine.prepare.asr import AsrConfig
 
 DEFAULT_CONFIG_FILE = Path("configs/bot.json")
@@ -223,14 +223,7 @@ def _server_root(url: str) -> str:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        values = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"Bot config not found: {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path} is not valid JSON: {error}") from error
-    if not isinstance(values, dict):
-        raise ConfigError(f"{path} must hold a JSON object.")
+    values = read_json_object(path, "Bot config")
     if "token" in values or "webhook_secret" in values:
         raise ConfigError(f"{path}: secrets come from the environment only, not from a file.")
     return {key: value for key, value in values.items() if not key.startswith("_")}

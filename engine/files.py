@@ -8,6 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from engine.errors import ConfigError
+
 
 def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
     """Write bytes so that `path` holds either its old content or all of the new one."""
@@ -34,3 +36,17 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
 def write_json_atomic(path: str | os.PathLike, value: Any) -> Path:
     """Pretty JSON (UTF-8, non-ASCII kept), written atomically."""
     return write_text_atomic(path, json.dumps(value, ensure_ascii=False, indent=2) + "\n")
+
+
+def read_json_object(path: str | os.PathLike, what: str) -> dict[str, Any]:
+    """A JSON file holding one object; ConfigError naming `what` if missing or malformed."""
+    path = Path(path)
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{what} not found: {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path} is not valid JSON: {error}") from error
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path} must hold a JSON object.")
+    return values

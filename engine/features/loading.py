@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Callable
@@ -14,6 +13,7 @@ import torch
 
 from engine.constants import DEFAULT_BERT_MODELS, DEFAULT_CLAP_MODEL, Language
 from engine.errors import ConfigError, ModelNotFoundError
+from engine.files import read_json_object
 
 logger = logging.getLogger(__name__)
 
@@ -57,12 +57,7 @@ class FeatureConfig:
     def from_file(cls, path: str | os.PathLike[str], **overrides: Any) -> FeatureConfig:
         """Read a JSON file like configs/features.json; keyword overrides win over the file."""
         path = Path(path)
-        try:
-            values = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"Feature config not found: {path}") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise ConfigError(f"{path} is not valid JSON: {error}") from error
+        values = read_json_object(path, "Feature config")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
