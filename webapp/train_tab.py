@@ -128,9 +128,13 @@ def poll_training(run_dir: str | None) -> PollResult:
 
 
 def refresh_datasets(services: Services, current: str | None) -> Any:
-    """The dataset dropdown with the datasets that exist now."""
+    """The dataset dropdown with the datasets that exist now; with none chosen yet (the tab
+    opened before the page finished loading), the running or newest run's dataset."""
     names = services.dataset_names()
-    return gr.update(choices=names, value=current if current in names else None)
+    if current in names:
+        return gr.update(choices=names, value=current)
+    dataset, _ = attach_training(services)
+    return dataset
 
 
 def attach_training(services: Services) -> tuple[Any, str | None]:

@@ -14,6 +14,7 @@ from webapp.train_tab import (
     attach_training,
     loss_curves,
     poll_training,
+    refresh_datasets,
     resolve_base,
     select_dataset,
     start_training,
@@ -55,6 +56,9 @@ def test_train_poll_finish_and_attach(services_with_dataset: Services, one_threa
     dropdown, attached = attach_training(services)
     assert attached == run_dir and dropdown["value"] == "tiny"
     assert select_dataset(services, "tiny") == run_dir and select_dataset(services, None) is None
+    # The tab opened before the page load finished: it still lands on the run's dataset.
+    assert refresh_datasets(services, None)["value"] == "tiny"
+    assert refresh_datasets(services, "tiny")["value"] == "tiny"
 
     # Resume: more steps on the same run continue from its checkpoint.
     run_dir, status = start_training(services, "tiny", "", TINY, 3, 2, None, 100, 100)
