@@ -267,8 +267,14 @@ class SynthesizerTrn(nn.Module):
         length_scale: float = 1.0,
         noise_scale_w: float = 0.8,
         sdp_ratio: float = 0.0,
+        max_frames: int | None = None,
     ) -> LatentOutput:
-        """infer() up to the decoder (streaming decodes the latent itself, piece by piece)."""
+        """infer() up to the decoder (streaming decodes the latent itself, piece by piece).
+
+        max_frames: keep only the first frames before the flow. Not 2.2's semantics (its max_len
+        cuts after the flow), but it bounds the flow's attention, which is quadratic in frames,
+        when an untrained duration predictor asks for very long output (training samples).
+        """
         g = self.speaker_embedding(sid)
         hidden, m_p, logs_p, x_mask, _ = self.enc_p(
             x, x_lengths, tone, language, bert, ja_bert, en_bert, emo, g=g
@@ -284,6 +290,13 @@ class SynthesizerTrn(nn.Module):
         m_p = torch.matmul(frames_by_token, m_p.transpose(1, 2)).transpose(1, 2)  # [b, d, t_y]
         logs_p = torch.matmul(frames_by_token, logs_p.transpose(1, 2)).transpose(1, 2)
         z_p = m_p + torch.randn_like(m_p) * torch.exp(logs_p) * noise_scale
+        if max_frames is not None and z_p.size(-1) > max_frames:
+            z_p, y_mask, attn = (
+                z_p[..., :max_frames],
+                y_mask[..., :max_frames],
+                attn[:, :, :max_frames],
+            )
+            m_p, logs_p = m_p[..., :max_frames], logs_p[..., :max_frames]
         z = self.flow.inverse(z_p, y_mask, g=g)
         return LatentOutput(z, g, attn, y_mask, z_p, m_p, logs_p)
 

@@ -78,6 +78,7 @@ METRICS_FILE = "metrics.jsonl"
 # The eval ASR decodes greedily, once, and briefly: a curve point, not a transcription.
 EVAL_ASR_MAX_TOKENS = 128
 RUN_CONFIG_FILE = "train_config.json"
+EVAL_SAMPLE_MAX_FRAMES = 2000
 TRACKER_PROJECT = "tensorboard"
 
 
@@ -535,6 +536,7 @@ def validation_mel_loss(
     return sum(losses) / len(losses) if losses else math.nan
 
 
+@torch.no_grad()
 def _write_samples(s: Session, generator: SynthesizerTrn) -> list[tuple[np.ndarray, CleanedLine]]:
     """Synthesize the first val lines into samples/step_N/; returns (audio, line) pairs."""
     written = []
@@ -542,11 +544,14 @@ def _write_samples(s: Session, generator: SynthesizerTrn) -> list[tuple[np.ndarr
     folder = s.out_dir / "samples" / f"step_{s.progress.step:08d}"
     for index in range(min(s.run.train.eval_samples, len(s.val_set))):
         b = collate_batch([s.val_set[index]])
-        audio = generator.infer(
+        # Bounded before the flow: early in training the duration predictor can ask for minutes
+        # of frames, and the flow's attention is quadratic in them.
+        latent = generator.infer_latent(
             *(t.to(device) for t in (b.phones, b.phone_lengths, b.speakers, b.tones, b.languages,
                                      b.bert, b.ja_bert, b.en_bert, b.emo)),
-            max_len=2000,
-        ).audio  # fmt: skip
+            max_frames=EVAL_SAMPLE_MAX_FRAMES,
+        )  # fmt: skip
+        audio = generator.dec(latent.z * latent.y_mask, g=latent.g)
         samples = audio[0, 0].float().cpu().numpy()
         save_wav(folder / f"{index}.wav", samples, s.run.audio.sampling_rate)
         written.append((samples, s.val_set.lines[index]))

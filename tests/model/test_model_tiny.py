@@ -35,6 +35,23 @@ def test_length_scale_stretches(tiny_generator: SynthesizerTrn, make_inputs) -> 
     assert long > short
 
 
+def test_max_frames_bounds_the_flow_input(tiny_generator: SynthesizerTrn, make_inputs) -> None:
+    tiny_generator.eval()
+    inputs = make_inputs(batch=1, length=6)
+    torch.manual_seed(1)
+    full = tiny_generator.infer_latent(**inputs, length_scale=4.0)
+    frames = full.y_mask.size(-1)
+    assert frames > 5
+    torch.manual_seed(1)
+    capped = tiny_generator.infer_latent(**inputs, length_scale=4.0, max_frames=5)
+    assert capped.z.shape[-1] == capped.y_mask.shape[-1] == capped.m_p.shape[-1] == 5
+    assert capped.attn.shape[2] == 5
+    assert torch.equal(capped.z_p, full.z_p[..., :5])  # same prior, cut before the flow
+    torch.manual_seed(1)
+    roomy = tiny_generator.infer_latent(**inputs, length_scale=4.0, max_frames=frames)
+    assert torch.equal(roomy.z, full.z)  # a cap that is not reached changes nothing
+
+
 def test_training_forward_shapes_and_backward(
     tiny_generator: SynthesizerTrn, tiny_config: ModelConfig, make_inputs
 ) -> None:
