@@ -6,7 +6,6 @@ this module only chooses what to call and turns engine errors into Refusals the 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 from dataclasses import dataclass
@@ -110,8 +109,9 @@ class SpeechService:
         """The folder an earlier run pulled the Hub voice into, if there is one."""
         if not self.settings.hub_repo:
             return None
-        # pull_model's documented destination: models_dir/<owner>--<name>
-        folder = self.settings.models_dir / self.settings.hub_repo.replace("/", "--")
+        from engine.hub import pulled_folder
+
+        folder = pulled_folder(self.settings.models_dir, self.settings.hub_repo)
         return folder if (folder / "config.json").is_file() else None
 
     def _voice_folder(self, pull: bool) -> Path:
@@ -231,13 +231,14 @@ def encode_notes(
 
 
 def _fingerprint(folder: Path) -> tuple:
-    """Names and content digests of a voice folder's files (a re-pull of the same commit
-    rewrites the files, so modification times would always differ)."""
+    """What identifies a voice folder's content: the Hub commit of a pulled one (a re-pull of
+    the same commit rewrites the files), else its files' names, sizes and change times."""
+    from engine.hub import pulled_commit
+
+    commit = pulled_commit(folder)
+    if commit is not None:
+        return (commit,)
     if not folder.is_dir():
         return ()
-    digests = []
-    for path in sorted(folder.iterdir()):
-        if path.is_file():
-            with path.open("rb") as handle:
-                digests.append((path.name, hashlib.file_digest(handle, "blake2b").hexdigest()))
-    return tuple(digests)
+    stats = ((path.name, path.stat()) for path in sorted(folder.iterdir()) if path.is_file())
+    return tuple((name, stat.st_size, stat.st_mtime_ns) for name, stat in stats)

@@ -164,7 +164,7 @@ def pull_model(
     (by any folder) comes from the cache. Returns dest_root/<owner>--<name>, ready for
     Voice.load, replaced whole so a reader never sees half of a new version.
     """
-    dest = Path(dest_root) / repo_id.replace("/", "--")
+    dest = pulled_folder(dest_root, repo_id)
     if is_offline_mode():
         snapshot, patterns = _cached_snapshot(repo_id, revision, filename, dest,
                                               with_discriminators)  # fmt: skip
@@ -188,14 +188,28 @@ def pull_model(
     return dest
 
 
+def pulled_folder(dest_root: str | Path, repo_id: str) -> Path:
+    """Where pull_model puts `repo_id` under dest_root (whether or not it was pulled yet)."""
+    return Path(dest_root) / repo_id.replace("/", "--")
+
+
 def pulled_from(folder: str | Path) -> str | None:
     """The Hub repo id a folder was pulled from by pull_model, or None."""
+    return _source_field(folder, "repo_id")
+
+
+def pulled_commit(folder: str | Path) -> str | None:
+    """The Hub commit a pulled folder holds, or None (not pulled by pull_model)."""
+    return _source_field(folder, "commit")
+
+
+def _source_field(folder: str | Path, name: str) -> str | None:
     try:
         values = json.loads((Path(folder) / SOURCE_FILE).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return None
-    repo_id = values.get("repo_id") if isinstance(values, dict) else None
-    return repo_id if isinstance(repo_id, str) else None
+    value = values.get(name) if isinstance(values, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def _cached_snapshot(

@@ -6,7 +6,7 @@ import logging
 
 import gradio as gr
 
-from engine import AudioError, ConfigError, ModelNotFoundError, SonareError, TextError
+from engine import AudioError, ModelNotFoundError, SonareError, TextError
 
 logger = logging.getLogger(__name__)
 
@@ -30,9 +30,7 @@ def describe_error(error: BaseException) -> str:
         return f"⚠️ Text problem: {text}"
     if isinstance(error, AudioError):
         return f"⚠️ Audio problem: {text}"
-    if isinstance(error, ConfigError):
-        return f"⚠️ {text}"
-    if isinstance(error, SonareError):
+    if isinstance(error, SonareError):  # ConfigError and the rest say what to do themselves
         return f"⚠️ {text}"
     # Not one of ours: the details go to the server log, the user gets a plain sentence.
     logger.error("Unexpected error in a web app callback", exc_info=error)

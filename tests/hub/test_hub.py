@@ -18,6 +18,8 @@ from engine.hub import (
     HubError,
     latest_losses,
     pull_model,
+    pulled_commit,
+    pulled_folder,
     pulled_from,
     push_checkpoint,
     resolve_model_folder,
@@ -186,9 +188,12 @@ def test_pulling_again_replaces_the_folder_whole(fake_hub, tmp_path) -> None:
     first, second = (build_tiny_voice(tmp_path / f"v{seed}", seed=seed) for seed in (0, 1))
     push_checkpoint(first, _config(fake_hub), backoff_s=0.01)
     folder = pull_model(REPO, tmp_path / "voices", endpoint=fake_hub.endpoint)
+    assert folder == pulled_folder(tmp_path / "voices", REPO)
+    assert pulled_commit(folder) == fake_hub.repos[REPO].head.sha
     (folder / "stale.txt").write_text("from an older version")
     push_checkpoint(second, _config(fake_hub), backoff_s=0.01)
     assert pull_model(REPO, tmp_path / "voices", endpoint=fake_hub.endpoint) == folder
+    assert pulled_commit(folder) == fake_hub.repos[REPO].head.sha  # the new commit
     weights = (second / "model.safetensors").read_bytes()
     assert (folder / "model.safetensors").read_bytes() == weights
     assert not (folder / "stale.txt").exists()
