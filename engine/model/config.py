@@ -48,6 +48,8 @@ UPSTREAM_MODEL_KEYS = frozenset(
 # Values 2.2's train_ms.py passes besides the model section when use_noise_scaled_mas is on.
 MAS_NOISE_SCALE_INITIAL = 0.01
 MAS_NOISE_SCALE_DELTA = 2e-6
+# Widest layer of the discriminators: 2.2's 1024, or a narrower power of two for CPU training.
+DISCRIMINATOR_WIDTHS = (64, 128, 256, 512, 1024)
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,12 @@ class ModelConfig:
     flow_share_parameter: bool = False
     mas_noise_scale_initial: float = MAS_NOISE_SCALE_INITIAL
     mas_noise_scale_delta: float = MAS_NOISE_SCALE_DELTA
+    # Sonare's own keys (not in 2.2's config.json; 2.2 models have the defaults).
+    discriminator_width: int = 1024
+    # False: the model was trained without BERT (or CLAP) features and reads zeros in their
+    # place, in training and in synthesis, so it needs no BERT (or CLAP) model at all.
+    use_bert_features: bool = True
+    use_clap_features: bool = True
 
     def __post_init__(self) -> None:
         for name in ("resblock_kernel_sizes", "upsample_rates", "upsample_kernel_sizes"):
@@ -118,6 +126,11 @@ class ModelConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ConfigError(f"model.{name} must be a positive integer, got {value!r}")
+        if self.discriminator_width not in DISCRIMINATOR_WIDTHS:
+            raise ConfigError(
+                f"model.discriminator_width must be one of {DISCRIMINATOR_WIDTHS}, "
+                f"got {self.discriminator_width!r}"
+            )
         if self.gin_channels < 0:
             raise ConfigError(f"model.gin_channels must be >= 0, got {self.gin_channels}")
         if not 0.0 <= self.p_dropout < 1.0:

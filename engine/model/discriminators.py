@@ -8,10 +8,23 @@ from torch.nn import functional as F
 from torch.nn.utils import spectral_norm
 
 from engine.model.commons import LRELU_SLOPE, get_padding
+from engine.model.config import DISCRIMINATOR_WIDTHS
 from engine.model.modules import LayerNorm
 from engine.model.weight_norm import WeightNormConv1d, WeightNormConv2d
 
 PERIODS = (2, 3, 5, 7, 11)
+FULL_WIDTH = DISCRIMINATOR_WIDTHS[-1]  # 2.2's widest layer; narrower ones scale every layer
+
+
+def _scaled(channels: int, width: int) -> int:
+    """A 2.2 layer width (or group count) scaled to a discriminator whose widest layer is width."""
+    return max(1, channels * width // FULL_WIDTH)
+
+
+def check_discriminator_width(width: int) -> None:
+    """Widths that keep every scaled layer whole: a power of two from 64 to 1024."""
+    if width not in DISCRIMINATOR_WIDTHS:
+        raise ValueError(f"discriminator width must be one of {DISCRIMINATOR_WIDTHS}, got {width}")
 
 
 def _conv1d(use_spectral_norm: bool, *args: int, **options: int) -> nn.Module:
@@ -30,19 +43,27 @@ class DiscriminatorP(nn.Module):
     """Looks at the waveform folded into `period` columns with (k, 1) convolutions."""
 
     def __init__(
-        self, period: int, kernel_size: int = 5, stride: int = 3, use_spectral_norm: bool = False
+        self,
+        period: int,
+        kernel_size: int = 5,
+        stride: int = 3,
+        use_spectral_norm: bool = False,
+        width: int = FULL_WIDTH,
     ) -> None:
         super().__init__()
+        check_discriminator_width(width)
         self.period = period
         padding = (get_padding(kernel_size, 1), 0)
-        widths = [1, 32, 128, 512, 1024]
+        widths = [1] + [_scaled(c, width) for c in (32, 128, 512, 1024)]
         layers = [
             _conv2d(use_spectral_norm, c_in, c_out, (kernel_size, 1), (stride, 1), padding=padding)
             for c_in, c_out in zip(widths[:-1], widths[1:], strict=True)
         ]
-        layers.append(_conv2d(use_spectral_norm, 1024, 1024, (kernel_size, 1), 1, padding=padding))
+        layers.append(
+            _conv2d(use_spectral_norm, width, width, (kernel_size, 1), 1, padding=padding)
+        )
         self.convs = nn.ModuleList(layers)
-        self.conv_post = _conv2d(use_spectral_norm, 1024, 1, (3, 1), 1, padding=(1, 0))
+        self.conv_post = _conv2d(use_spectral_norm, width, 1, (3, 1), 1, padding=(1, 0))
 
     def forward(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
         """x [b, 1, samples] -> (logits [b, n], feature maps)."""
@@ -71,9 +92,11 @@ def _conv_stack(
 class DiscriminatorS(nn.Module):
     """Looks at the raw waveform with strided grouped 1-d convolutions."""
 
-    def __init__(self, use_spectral_norm: bool = False) -> None:
+    def __init__(self, use_spectral_norm: bool = False, width: int = FULL_WIDTH) -> None:
         super().__init__()
-        # (in, out, kernel, stride, groups, padding)
+        check_discriminator_width(width)
+        # 2.2's (in, out, kernel, stride, groups, padding); channels and groups scale together,
+        # so each group keeps 2.2's shape in a narrower discriminator.
         specs = [
             (1, 16, 15, 1, 1, 7),
             (16, 64, 41, 4, 4, 20),
@@ -83,10 +106,18 @@ class DiscriminatorS(nn.Module):
             (1024, 1024, 5, 1, 1, 2),
         ]
         self.convs = nn.ModuleList(
-            _conv1d(use_spectral_norm, c_in, c_out, k, s, groups=groups, padding=pad)
+            _conv1d(
+                use_spectral_norm,
+                _scaled(c_in, width),
+                _scaled(c_out, width),
+                k,
+                s,
+                groups=_scaled(groups, width),
+                padding=pad,
+            )  # fmt: skip
             for c_in, c_out, k, s, groups, pad in specs
         )
-        self.conv_post = _conv1d(use_spectral_norm, 1024, 1, 3, 1, padding=1)
+        self.conv_post = _conv1d(use_spectral_norm, width, 1, 3, 1, padding=1)
 
     def forward(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
         """x [b, 1, samples] -> (logits [b, n], feature maps)."""
@@ -96,11 +127,14 @@ class DiscriminatorS(nn.Module):
 class MultiPeriodDiscriminator(nn.Module):
     """One scale discriminator and one per period (2, 3, 5, 7, 11)."""
 
-    def __init__(self, use_spectral_norm: bool = False) -> None:
+    def __init__(self, use_spectral_norm: bool = False, width: int = FULL_WIDTH) -> None:
         super().__init__()
         self.discriminators = nn.ModuleList(
-            [DiscriminatorS(use_spectral_norm)]
-            + [DiscriminatorP(period, use_spectral_norm=use_spectral_norm) for period in PERIODS]
+            [DiscriminatorS(use_spectral_norm, width)]
+            + [
+                DiscriminatorP(period, use_spectral_norm=use_spectral_norm, width=width)
+                for period in PERIODS
+            ]
         )
 
     def forward(

@@ -109,7 +109,7 @@ def build_generator(config: ModelConfig) -> SynthesizerTrn:
 
 def build_multi_period_discriminator(config: ModelConfig) -> MultiPeriodDiscriminator:
     """2.2's `net_d`."""
-    return MultiPeriodDiscriminator(config.use_spectral_norm)
+    return MultiPeriodDiscriminator(config.use_spectral_norm, config.discriminator_width)
 
 
 def build_duration_discriminator(config: ModelConfig) -> DurationDiscriminator:
