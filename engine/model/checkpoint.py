@@ -114,8 +114,13 @@ def save_checkpoint(
     config: ModelConfig | CheckpointConfig,
     speakers: Mapping[str, int] | Sequence[str] | None = None,
     audio: AudioConfig | None = None,
+    half: bool = False,
 ) -> CheckpointConfig:
-    """Write model.safetensors (training form) and config.json into directory, each atomically."""
+    """Write model.safetensors (training form) and config.json into directory, each atomically.
+
+    half: store floating-point tensors as float16 (half the file, e.g. a voice shipped in a
+    repo); loading always gives float32 weights.
+    """
     if isinstance(config, ModelConfig):
         if speakers is None:
             raise ValueError("speakers are required when config is a ModelConfig")
@@ -135,6 +140,11 @@ def save_checkpoint(
     tensors = {
         key: value.detach().cpu().contiguous() for key, value in unfolded_state_dict(model).items()
     }
+    if half:
+        tensors = {
+            key: value.half() if value.is_floating_point() else value
+            for key, value in tensors.items()
+        }
     metadata = {"format": CHECKPOINT_FORMAT, "version": config.version}
     write_atomic(directory / WEIGHTS_FILE, save(tensors, metadata))
     write_json_atomic(directory / CONFIG_FILE, config.to_dict())
@@ -162,9 +172,16 @@ def read_checkpoint_weights(directory: str | Path) -> dict[str, torch.Tensor]:
     try:
         # One tensor at a time, each in its own (aligned) allocation: never the file twice in RAM.
         with safe_open(path, framework="pt", device="cpu") as weights:
-            return {key: weights.get_tensor(key).clone() for key in weights.keys()}  # noqa: SIM118
+            return {key: _as_float32(weights.get_tensor(key)) for key in weights.keys()}  # noqa: SIM118
     except (SafetensorError, OSError) as error:
         raise CheckpointFormatError(f"Cannot read {path}: {error}") from error
+
+
+def _as_float32(tensor: torch.Tensor) -> torch.Tensor:
+    """A copy of a stored tensor, float16/bfloat16 (a half-size export) widened to float32."""
+    if tensor.dtype in (torch.float16, torch.bfloat16):
+        return tensor.float()
+    return tensor.clone()
 
 
 def load_generator(

@@ -150,3 +150,25 @@ def test_duration_discriminator_pth_round_trip(tmp_path: Path, tiny_config: Mode
         torch.equal(a, b)
         for a, b in zip(source.state_dict().values(), target.state_dict().values(), strict=True)
     )
+
+
+def test_half_export_is_half_the_size_and_loads_as_float32(tmp_path: Path) -> None:
+    from tests.fixtures.tiny_voice import TINY_SPEAKERS, tiny_voice_config
+
+    torch.manual_seed(0)
+    generator = SynthesizerTrn(tiny_voice_config())
+    full, half = tmp_path / "full", tmp_path / "half"
+    save_checkpoint(full, generator, generator.config, speakers=list(TINY_SPEAKERS))
+    save_checkpoint(half, generator, generator.config, speakers=list(TINY_SPEAKERS), half=True)
+    stored = load_file(half / "model.safetensors")
+    assert {t.dtype for t in stored.values() if t.is_floating_point()} == {torch.float16}
+    ratio = (half / "model.safetensors").stat().st_size / (
+        full / "model.safetensors"
+    ).stat().st_size
+    assert 0.45 < ratio < 0.55
+    loaded = load_generator(half, for_inference=False)
+    original = generator.state_dict()
+    for key, value in loaded.state_dict().items():
+        if value.is_floating_point():
+            assert value.dtype == torch.float32
+            torch.testing.assert_close(value, original[key].half().float())
