@@ -7,6 +7,7 @@ once per transcriber, under a lock; a model that cannot be found raises ModelNot
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import threading
@@ -156,6 +157,12 @@ class _LazyWhisper:
                 logger.info("Loading Whisper %r with %s", self.config.model, self.config.backend)
                 self._model = self._load_model()
             return self._model
+
+    def unload(self) -> None:
+        """Drop the model (the next transcription loads it again) and the threads it runs on."""
+        with self._lock:
+            self._model = None
+        gc.collect()
 
     def _load_model(self) -> Any:
         raise NotImplementedError
