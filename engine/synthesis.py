@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.constants import AUTO_LANGUAGE, Language
+from engine.constants import AUTO_LANGUAGE, CLAP_EMBEDDING_SIZE, Language
 from engine.errors import ConfigError, ModelNotFoundError, SonareError, TextError
 from engine.features import BertFeaturizer, ClapEmbedder, FeatureConfig
 from engine.features.text_inputs import TextInputs, text_inputs
@@ -224,8 +224,28 @@ class Voice:
             )
         return self.config.spk2id[speaker]
 
+    @property
+    def uses_bert(self) -> bool:
+        """Whether the voice reads BERT features (False: it needs no BERT model at all)."""
+        return self.config.model.use_bert_features
+
+    @property
+    def uses_emotion(self) -> bool:
+        """Whether the voice reads a CLAP emotion vector (False: `emotion` has no effect)."""
+        return self.config.model.use_clap_features
+
     def emotion_embedding(self, emotion: Emotion) -> torch.Tensor:
-        """CLAP embedding [512] of a prompt or a reference clip (None: 2.2's default prompt)."""
+        """CLAP embedding [512] of a prompt or a reference clip (None: 2.2's default prompt).
+
+        A voice trained without CLAP read zeros in training and reads zeros here, whatever
+        the emotion asks for.
+        """
+        if not self.uses_emotion:
+            if emotion is not None:
+                logger.info(
+                    "Voice %r was trained without emotion input: emotion ignored", self.name
+                )
+            return torch.zeros(CLAP_EMBEDDING_SIZE)
         if emotion is None:
             return self.clap.embed_text(DEFAULT_EMOTION_PROMPT)
         if isinstance(emotion, str):
@@ -248,7 +268,7 @@ class Voice:
             try:
                 inputs = text_inputs(
                     sentence,
-                    self.featurizer,
+                    self.featurizer if self.uses_bert else None,
                     params.language,
                     add_blank=self.config.audio.add_blank,
                     generator=torch.Generator().manual_seed(base_seed + index),

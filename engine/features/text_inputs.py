@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from engine.constants import AUTO_LANGUAGE, Language
+from engine.constants import AUTO_LANGUAGE, BERT_HIDDEN_SIZE, Language
 from engine.features.bert import TRIPLE_ORDER, BertFeaturizer
 from engine.text import PhonemizedSegment, PhoneSequence, SubwordTokenizer, phonemize
 
@@ -74,15 +74,23 @@ def bert_triple(
 
 def text_inputs(
     text: str,
-    featurizer: BertFeaturizer,
+    featurizer: BertFeaturizer | None,
     language: Language | str = AUTO_LANGUAGE,
     add_blank: bool = True,
     generator: torch.Generator | None = None,
 ) -> TextInputs:
-    """Phonemize `text` with the featurizer's tokenizers and compute its BERT features."""
-    tokenizers = _FeaturizerTokenizers(featurizer)
+    """Phonemize `text` with the featurizer's tokenizers and compute its BERT features.
+
+    featurizer None: a model trained without BERT, which read zeros in place of all three
+    streams; the text is phonemized without BERT tokenizers, as its training data was.
+    """
+    tokenizers = _FeaturizerTokenizers(featurizer) if featurizer is not None else None
     sequence = phonemize(text, language, add_blank=add_blank, tokenizers=tokenizers)
-    bert, ja_bert, en_bert = bert_triple(sequence, featurizer, generator)
+    if featurizer is None:
+        zeros = torch.zeros(BERT_HIDDEN_SIZE, len(sequence.phone_ids))
+        bert, ja_bert, en_bert = zeros, zeros.clone(), zeros.clone()
+    else:
+        bert, ja_bert, en_bert = bert_triple(sequence, featurizer, generator)
     return TextInputs(
         phone_ids=torch.tensor(sequence.phone_ids, dtype=torch.long),
         tone_ids=torch.tensor(sequence.tone_ids, dtype=torch.long),

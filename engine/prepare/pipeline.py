@@ -84,6 +84,9 @@ class PrepareConfig:
     device: str | None = None
     features: FeatureConfig = field(default_factory=FeatureConfig)
     batch_size: int = 8
+    # False: the text stage splits words among phones without the BERT tokenizers (as for a
+    # model trained without BERT features), so it needs no BERT model; the bert stage is refused.
+    bert_tokenizers: bool = True
 
     def __post_init__(self) -> None:
         self.stages = parse_stages(self.stages)
@@ -96,6 +99,8 @@ class PrepareConfig:
             )
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {self.batch_size}.")
+        if not self.bert_tokenizers and "bert" in self.stages:
+            raise ConfigError("The bert stage needs the BERT tokenizers (bert_tokenizers=False).")
         self.asr = dataclasses.replace(self.asr, language=self.language)
         if self.device is not None:
             self.features = dataclasses.replace(self.features, device=self.device)

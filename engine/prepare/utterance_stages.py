@@ -191,13 +191,17 @@ def clean_texts(context: StageContext, utterances: Sequence[Utterance]) -> list[
     cleaned: dict[str, CleanedLine] = {}
 
     def work(utterance: Utterance) -> bool:
-        label, manifest = utterance.label, context.manifest
-        source = context.config.features.bert_models[label.language]
+        label, manifest, use_bert = (
+            utterance.label,
+            context.manifest,
+            context.config.bert_tokenizers,
+        )
+        source = context.config.features.bert_models[label.language] if use_bert else "no-bert"
         input_hash = sha256_text(label.speaker, label.language, label.text, source)
         record = manifest.get("text", utterance.key)
         made = record is None or record["input"] != input_hash
         if made:
-            tokenizer = context.bert().tokenizer(label.language)
+            tokenizer = context.bert().tokenizer(label.language) if use_bert else None
             result = clean_text(label.text, label.language, tokenizer)
             record = {"norm_text": result.norm_text, "phones": result.phones}
             record |= {"tones": result.tones, "word2ph": result.word2ph}

@@ -3,6 +3,10 @@
 An utterance `x.wav` (44.1 kHz, 16-bit mono) has beside it `x.bert.pt` ([1024, phones] for its
 own language, torch.save), `x.emo.npy` ([512, 1] CLAP vector, torch.save despite the name) and
 `x.spec.pt` (linear spectrogram, computed and cached here when missing).
+
+A model trained at another rate (the small CPU preset runs at 22.05 kHz) reads the same wavs
+resampled on the fly, and caches its spectrograms under a name that records their settings.
+A model without BERT or CLAP inputs reads zeros in their place and needs no feature files.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
+from engine.audio import resample
 from engine.constants import Language
 from engine.errors import SonareError
 from engine.files import write_atomic
@@ -36,6 +41,8 @@ logger = logging.getLogger(__name__)
 BERT_DIM = 1024
 EMO_DIM = 512
 EMPTY_EMO_FILE = "empty_emo.npy"  # 2.2 ships one; put it in the dataset folder to use it
+# 2.2's spectrogram settings: only a spectrogram of exactly these is cached as x.spec.pt.
+UPSTREAM_SPEC_SETTINGS = (44100, 2048, 512, 2048)
 
 
 class DatasetError(SonareError, ValueError):
@@ -104,6 +111,8 @@ class DataOptions:
     max_text_len: int = 384
     empty_emo_probability: float = 0.1
     cache_spec: bool = True
+    bert_features: bool = True  # False: zeros for all three BERT streams (model.use_bert_features)
+    clap_features: bool = True  # False: a zero emotion vector (model.use_clap_features)
 
 
 class TrainingDataset(Dataset):
@@ -127,6 +136,8 @@ class TrainingDataset(Dataset):
 
     def _read_empty_emo(self) -> Tensor | None:
         path = self.layout.root / EMPTY_EMO_FILE
+        if not self.options.clap_features:
+            return None
         if self.options.empty_emo_probability > 0 and not path.is_file():
             logger.info("No %s in %s: emotion vectors are never swapped out", EMPTY_EMO_FILE,
                         self.layout.root)  # fmt: skip
@@ -141,7 +152,8 @@ class TrainingDataset(Dataset):
             if not self.options.min_text_len <= len(line.phones) <= self.options.max_text_len:
                 skipped += 1
                 continue
-            frames = sf.info(str(self.layout.resolve(line.path))).frames
+            info = sf.info(str(self.layout.resolve(line.path)))
+            frames = info.frames * self.audio.sampling_rate // info.samplerate
             self.lines.append(line)
             self.lengths.append(frames // self.audio.hop_length)
         logger.info("Dataset: %d utterances, %d skipped by text length", len(self.lines), skipped)
@@ -169,6 +181,8 @@ class TrainingDataset(Dataset):
         return torch.LongTensor(phones), torch.LongTensor(tones), torch.LongTensor(languages)
 
     def _bert(self, wav_path: Path, language: Language, length: int) -> tuple[Tensor, ...]:
+        if not self.options.bert_features:
+            return tuple(torch.zeros(BERT_DIM, length) for _ in range(3))
         path = feature_path(wav_path, "bert")
         if not path.is_file():
             raise DatasetError(f"Missing BERT features {path}: run the prepare command")
@@ -184,6 +198,8 @@ class TrainingDataset(Dataset):
         return tuple(streams)
 
     def _emo(self, wav_path: Path) -> Tensor:
+        if not self.options.clap_features:
+            return torch.zeros(EMO_DIM)
         if self.empty_emo is not None and random.random() < self.options.empty_emo_probability:
             return self.empty_emo
         path = feature_path(wav_path, "clap")
@@ -193,16 +209,29 @@ class TrainingDataset(Dataset):
 
     def _audio(self, wav_path: Path) -> tuple[Tensor, Tensor]:
         samples, rate = sf.read(str(wav_path), dtype="int16", always_2d=True)
-        if rate != self.audio.sampling_rate or samples.shape[1] != 1:
-            raise DatasetError(
-                f"{wav_path}: expected mono {self.audio.sampling_rate} Hz, "
-                f"got {samples.shape[1]} channels at {rate} Hz"
-            )
-        wav = torch.from_numpy(samples[:, 0].astype(np.float32) / self.audio.max_wav_value)[None]
+        if samples.shape[1] != 1:
+            raise DatasetError(f"{wav_path}: expected mono audio, got {samples.shape[1]} channels")
+        audio = samples[:, 0].astype(np.float32) / self.audio.max_wav_value
+        if rate != self.audio.sampling_rate:
+            # Back to 16-bit steps after resampling, as if the wav had been written at this rate.
+            audio = resample(audio, rate, self.audio.sampling_rate)
+            audio = np.round(audio * self.audio.max_wav_value) / self.audio.max_wav_value
+        wav = torch.from_numpy(audio.astype(np.float32))[None]
         return self._spec(wav_path, wav), wav
 
+    def _spec_path(self, wav_path: Path) -> Path:
+        """x.spec.pt for 2.2's settings, else x.spec.<rate>-<fft>-<hop>-<win>.pt."""
+        a = self.audio
+        settings = (a.sampling_rate, a.filter_length, a.hop_length, a.win_length)
+        path = feature_path(wav_path, "spec")
+        if settings == UPSTREAM_SPEC_SETTINGS:
+            return path
+        return path.with_name(
+            path.name.replace(".spec.pt", ".spec.{}-{}-{}-{}.pt".format(*settings))
+        )
+
     def _spec(self, wav_path: Path, wav: Tensor) -> Tensor:
-        audio, path = self.audio, feature_path(wav_path, "spec")
+        audio, path = self.audio, self._spec_path(wav_path)
         bins = audio.filter_length // 2 + 1
         if path.is_file():
             spec = load_torch_tensor(path)
