@@ -63,7 +63,13 @@ def _synthesize_command(args: argparse.Namespace) -> int:
     from engine.audio import save_wav
     from engine.synthesis import SynthesisParams, Voice
 
-    voice = Voice.load(args.model, _feature_config(args), checkpoint=args.checkpoint)
+    model = args.model
+    if model is None:
+        from engine.builtin_voice import DEFAULT_VOICE_NAME, builtin_voice_dir
+
+        model = builtin_voice_dir()
+        print(f"using the built-in voice {DEFAULT_VOICE_NAME} ({model})", file=sys.stderr)
+    voice = Voice.load(model, _feature_config(args), checkpoint=args.checkpoint)
     if args.list_speakers:
         print("\n".join(voice.speakers))
         return 0
@@ -188,7 +194,9 @@ def _add_feature_options(parser: argparse.ArgumentParser) -> None:
 
 def _add_synthesize_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("synthesize", help="speak text with a voice into a WAV file")
-    parser.add_argument("--model", required=True, help="voice folder (Sonare or 2.2 layout)")
+    parser.add_argument(
+        "--model", help="voice folder (Sonare or 2.2 layout); default: the built-in demo voice"
+    )
     parser.add_argument("--checkpoint", help="G_<step>.pth to use in a 2.2 folder (default latest)")
     parser.add_argument("--text")
     parser.add_argument("--out", help="output .wav path")
@@ -398,6 +406,46 @@ def _add_hub_parser(commands: argparse._SubParsersAction) -> None:
         action.add_argument("--endpoint", help="Hub URL (default: huggingface.co or HF_ENDPOINT)")
 
 
+def _corpus_command(args: argparse.Namespace) -> int:
+    from engine.corpus import CorpusConfig, build_espeak_corpus
+
+    config = CorpusConfig(
+        language=args.language, minutes=args.minutes, seed=args.seed, held_out=args.held_out,
+        speaker=args.speaker, voice=args.voice, val_per_speaker=args.val_per_speaker,
+    )  # fmt: skip
+
+    def progress(done: int, total: int) -> None:
+        if not args.json and (done % 25 == 0 or done == total):
+            print(f"spoken {done} sentences", file=sys.stderr)
+
+    summary = build_espeak_corpus(args.out_dir, config, progress)
+    if args.json:
+        print(json.dumps(summary.to_dict(), ensure_ascii=False))
+    else:
+        lists = f"train.list {summary.train_count}, val.list {summary.val_count}"
+        print(f"{summary.root}: {summary.train_sentences} sentences, {summary.train_minutes:.1f} "
+              f"min ({lists}), {len(summary.held_out)} held out in heldout.list")  # fmt: skip
+    return 0
+
+
+def _add_corpus_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "corpus", help="build a synthetic dataset: shipped sentences read by espeak-ng"
+    )
+    kinds = parser.add_subparsers(dest="corpus_kind", required=True)
+    espeak = kinds.add_parser("espeak", help="espeak-ng reads the sentence list (no BERT needed)")
+    espeak.add_argument("out_dir", help="dataset folder to create (re-running resumes)")
+    espeak.add_argument("--minutes", type=float, default=15.0, help="training speech (default 15)")
+    espeak.add_argument("--language", default="EN", help="EN or ZH")
+    espeak.add_argument("--seed", type=int, default=0, help="sentence shuffle (held-out choice)")
+    espeak.add_argument("--held-out", type=int, default=30, help="sentences kept out of training")
+    espeak.add_argument("--speaker", help="speaker name (default espeak-<lang>)")
+    espeak.add_argument("--voice", help="espeak-ng voice (default en-us / cmn)")
+    espeak.add_argument("--val-per-speaker", type=int, default=4, help="validation lines")
+    espeak.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    espeak.set_defaults(handler=_corpus_command)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse tree of every command."""
     parser = argparse.ArgumentParser(prog="python -m engine", description=__doc__)
@@ -414,6 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_prepare_parser(commands)
     _add_train_parser(commands)
     _add_hub_parser(commands)
+    _add_corpus_parser(commands)
     return parser
 
 
