@@ -85,10 +85,12 @@ class TextEncoder(nn.Module):
         kernel_size: int,
         p_dropout: float,
         gin_channels: int = 0,
+        use_emotion: bool = True,
     ) -> None:
         super().__init__()
         self.out_channels = out_channels
         self.hidden_channels = hidden_channels
+        self.use_emotion = use_emotion
         self.emb = nn.Embedding(n_vocab, hidden_channels)
         self.tone_emb = nn.Embedding(n_tones, hidden_channels)
         self.language_emb = nn.Embedding(n_languages, hidden_channels)
@@ -131,8 +133,16 @@ class TextEncoder(nn.Module):
         emo: Tensor,
         g: Tensor | None = None,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-        """Ids [b, t], BERT [b, 1024, t], emo [b, 512] -> (hidden, m_p, logs_p, x_mask, commit)."""
-        emotion, commit_loss = self.embed_emotion(emo)
+        """Ids [b, t], BERT [b, 1024, t], emo [b, 512] -> (hidden, m_p, logs_p, x_mask, commit).
+
+        Without emotion input (a model trained with no CLAP) the emotion term is left out: the
+        codebook's output for a constant input is a constant vector that, measured, had 50x
+        the norm of a phone embedding and drowned the phones out before the first layer norm.
+        """
+        if self.use_emotion:
+            emotion, commit_loss = self.embed_emotion(emo)
+        else:
+            emotion, commit_loss = torch.zeros((), device=x.device), torch.zeros((), device=x.device)
         embedded = (
             self.emb(x)
             + self.tone_emb(tone)

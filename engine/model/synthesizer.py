@@ -92,6 +92,7 @@ class SynthesizerTrn(nn.Module):
             config.kernel_size,
             config.p_dropout,
             gin_channels=config.encoder_gin_channels,
+            use_emotion=config.use_clap_features,
         )
         self.dec = HifiGanDecoder(
             config.inter_channels,
