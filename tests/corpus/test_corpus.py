@@ -104,3 +104,16 @@ def test_cli_builds_a_corpus(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["train_count"] >= 1 and len(summary["held_out"]) == 2
+
+
+def test_chinese_corpus_goes_through_the_zh_front_end(tmp_path: Path) -> None:
+    make_speech_wav(tmp_path / "probe.wav", "probe")  # skips without espeak-ng
+    config = CorpusConfig(language="ZH", minutes=0.1, held_out=2, val_per_speaker=1)
+    summary = build_espeak_corpus(tmp_path / "espeak-zh", config)
+    lines = read_cleaned_list(tmp_path / "espeak-zh" / "train.list")
+    assert summary.train_count == len(lines) >= 1
+    line = lines[0]
+    assert line.language.value == "ZH" and line.speaker == "espeak-zh"
+    assert set(line.tones) - {0} <= {1, 2, 3, 4, 5}  # pinyin tones, from the ZH front-end
+    assert sum(line.word2ph) == len(line.phones)
+    assert len(corpus_sentences("ZH")) >= 300
