@@ -34,11 +34,12 @@ def espeak_path() -> str:
 
 
 def espeak_version() -> str:
-    """What `espeak-ng --version` prints, e.g. 'eSpeak NG text-to-speech: 1.51 ...'."""
+    """espeak-ng's version line, e.g. 'eSpeak NG text-to-speech: 1.51' (without the data path,
+    which names the machine, not the program)."""
     result = subprocess.run(
         [espeak_path(), "--version"], capture_output=True, text=True, timeout=ESPEAK_TIMEOUT_S
     )
-    return result.stdout.strip()
+    return result.stdout.split("Data at:")[0].strip()
 
 
 def speak(text: str, voice: str, words_per_minute: int = 175) -> tuple[int, np.ndarray]:
