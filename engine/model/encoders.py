@@ -142,7 +142,8 @@ class TextEncoder(nn.Module):
         if self.use_emotion:
             emotion, commit_loss = self.embed_emotion(emo)
         else:
-            emotion, commit_loss = torch.zeros((), device=x.device), torch.zeros((), device=x.device)
+            emotion = torch.zeros((), device=x.device)
+            commit_loss = torch.zeros((), device=x.device)
         embedded = (
             self.emb(x)
             + self.tone_emb(tone)
