@@ -125,9 +125,18 @@ class SpeechService:
                 revision=settings.hub_revision,
                 endpoint=settings.hub_endpoint,
             )
-        folder = self.earlier_pull() if settings.hub_repo else settings.voice_dir
-        if folder is None:
-            raise ModelNotFoundError("No voice configured: set voice_dir or hub_repo.")
+        if settings.hub_repo:
+            folder = self.earlier_pull()
+            if folder is None:
+                raise ModelNotFoundError(f"The Hub voice {settings.hub_repo} is not pulled yet.")
+            return folder
+        if settings.voice_dir is not None:
+            return settings.voice_dir
+        from engine.builtin_voice import DEFAULT_VOICE_NAME, builtin_voice_dir
+
+        folder = builtin_voice_dir()
+        logger.info("No voice_dir or hub_repo configured: speaking with the built-in voice %s",
+                    DEFAULT_VOICE_NAME)  # fmt: skip
         return folder
 
     def _feature_config(self) -> FeatureConfig | None:

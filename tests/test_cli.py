@@ -39,6 +39,22 @@ def test_synthesize_writes_a_wav_and_lists_speakers(
     assert info.samplerate == 44100 and info.frames > 0
 
 
+def test_synthesize_needs_no_model_speaker_or_network(tmp_path) -> None:
+    """A fresh install speaks with the built-in voice, from any folder, offline."""
+    out = tmp_path / "x.wav"
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1",
+           "HOME": str(tmp_path)}  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "engine", "synthesize", "--text", "Hello there. How are you?",
+         "--out", str(out)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "built-in voice demo-en" in result.stderr
+    info = sf.info(out)
+    assert info.samplerate == 22050 and info.duration > 1.0
+
+
 def test_synthesize_errors_are_one_line_and_exit_2(
     tmp_path, tiny_bert_dirs, tiny_clap_dir, capsys
 ) -> None:

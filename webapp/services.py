@@ -34,6 +34,7 @@ DEFAULT_FEATURES = REPO_ROOT / "configs" / "features.json"
 SAMPLE_RECORDING = REPO_ROOT / "assets" / "sample_recording.ogg"
 TRAIN_PRESETS = {
     "tiny (CPU smoke run)": REPO_ROOT / "configs" / "train_tiny.json",
+    "small (CPU, 22 kHz, no BERT)": REPO_ROOT / "configs" / "train_small.json",
     "base 2.2": REPO_ROOT / "configs" / "train_base.json",
 }
 _NAME = re.compile(r"^[\w][\w.-]{0,63}$")

@@ -11,6 +11,7 @@ import gradio as gr
 import numpy as np
 
 from engine import AUTO_LANGUAGE, SonareError, SynthesisParams, TextError
+from engine.builtin_voice import DEFAULT_VOICE_NAME, builtin_voice_dir, has_builtin_voice
 from engine.training.jobs import find_runs
 from engine.training.state import GENERATOR_DIR, CheckpointStore
 from webapp.gpu import gpu_task
@@ -28,7 +29,10 @@ StreamUpdate = tuple[Any, Any, str]
 
 
 def find_voices(services: Services) -> list[tuple[str, str]]:
-    """(label, folder) of every voice under the data root: trained runs, pulled, hand-placed."""
+    """(label, folder) of every voice: trained runs, pulled, hand-placed, then the built-in one.
+
+    The user's own voices come first, so the dropdown opens on theirs once they have one.
+    """
     voices = []
     for run in find_runs(services.datasets_dir):
         latest = CheckpointStore(run / "checkpoints").latest()
@@ -39,6 +43,8 @@ def find_voices(services: Services) -> list[tuple[str, str]]:
         if folder.is_dir():
             for path in sorted(p for p in folder.iterdir() if (p / "config.json").is_file()):
                 voices.append((f"{path.name} ({kind})", str(path)))
+    if has_builtin_voice():
+        voices.append((f"{DEFAULT_VOICE_NAME} (built-in demo)", str(builtin_voice_dir())))
     return voices
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from engine import ConfigError, SynthesisParams
+from engine.builtin_voice import builtin_voice_dir
 from webapp.services import Services
 from webapp.synthesize_tab import (
     MAX_TEXT_CHARS,
@@ -40,14 +41,15 @@ def test_voices_are_found_under_the_data_root(
     shutil.copytree(tiny_voice_template, generator / "generator")
     shutil.copytree(tiny_voice_template, services.models_dir / "someone--voice")
     (services.models_dir / "not-a-voice").mkdir()
-    voices = dict(find_voices(services))
-    assert voices == {
-        "amy (trained, step_00000004)": str(generator / "generator"),
-        "someone--voice (Hub)": str(services.models_dir / "someone--voice"),
-        "tiny (local)": str(services.voices_dir / "tiny"),
-    }
+    voices = find_voices(services)
+    assert voices == [  # the user's own voices first, the built-in demo voice last
+        ("amy (trained, step_00000004)", str(generator / "generator")),
+        ("someone--voice (Hub)", str(services.models_dir / "someone--voice")),
+        ("tiny (local)", str(services.voices_dir / "tiny")),
+        ("demo-en (built-in demo)", str(builtin_voice_dir())),
+    ]
     update = refresh_voices(services, None)
-    assert update["value"] == str(generator / "generator") and len(update["choices"]) == 3
+    assert update["value"] == str(generator / "generator") and len(update["choices"]) == 4
     assert refresh_voices(services, str(services.voices_dir / "tiny"))["value"].endswith("tiny")
 
 
@@ -127,3 +129,23 @@ def test_voice_labels_name_runs_by_dataset_and_step(tmp_path: Path) -> None:
     run_voice = tmp_path / "datasets" / "amy" / "models" / "checkpoints" / "step_00000002"
     assert voice_label(run_voice / "generator") == "amy (step_00000002)"
     assert voice_label(tmp_path / "voices" / "tiny") == "tiny"
+
+
+def test_a_fresh_data_root_speaks_with_the_built_in_voice(services: Services) -> None:
+    """No trained, pulled or hand-placed voice yet: the demo voice is there and speaks."""
+    from webapp.synthesize_tab import build_synthesize_tab
+
+    assert find_voices(services) == [("demo-en (built-in demo)", str(builtin_voice_dir()))]
+    import gradio as gr
+
+    with gr.Blocks():
+        components = build_synthesize_tab(services)
+    assert components["voice"].value == str(builtin_voice_dir())
+    update, status = voice_speakers(services, str(builtin_voice_dir()))
+    assert update["value"] == "espeak-en" and "22050 Hz" in status
+    params = SynthesisParams(language="EN", seed=3)
+    *_, (streamed, whole, done) = synthesize_stream(
+        services, str(builtin_voice_dir()), "Hello there.", params
+    )
+    rate, audio = whole
+    assert rate == 22050 and audio.size > rate // 4 and "Done" in done
