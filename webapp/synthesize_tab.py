@@ -161,9 +161,8 @@ def build_synthesize_tab(services: Services) -> dict[str, Any]:
     voices = find_voices(services)
     with gr.Tab("Synthesize", id="synthesize") as tab:
         with gr.Row():
-            voice = gr.Dropdown(
-                voices, value=voices[0][1] if voices else None, label="Voice", scale=3
-            )
+            voice = gr.Dropdown(voices, value=voices[0][1] if voices else None, label="Voice",
+                                scale=3, elem_id="tts-voice")  # fmt: skip
             refresh = gr.Button("Refresh voices", scale=1)
             speaker = gr.Dropdown([], label="Speaker", scale=2)
         text = gr.Textbox(
@@ -201,7 +200,11 @@ def build_synthesize_tab(services: Services) -> dict[str, Any]:
 
         voice.change(lambda f: voice_speakers(services, f), [voice], [speaker, status])
         for event in (refresh.click, tab.select):
-            event(lambda f: refresh_voices(services, f), [voice], [voice])
+            # Then load it: the voice chosen when the page was built (the built-in one on a
+            # fresh machine) never fires .change, and its speakers would stay empty.
+            event(lambda f: refresh_voices(services, f), [voice], [voice]).then(
+                lambda f: voice_speakers(services, f), [voice], [speaker, status]
+            )
         speak.click(
             _speak,
             [voice, speaker, text, language, sdp_ratio, noise_scale, noise_scale_w,

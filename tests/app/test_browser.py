@@ -217,9 +217,12 @@ def _train_tab(page, artifacts: Path) -> None:
 
 def _synthesize_tab(page, artifacts: Path) -> None:
     page.get_by_role("tab", name="Synthesize").click()
-    page.locator("#tts-status").get_by_text("2 speaker(s)").or_(
-        page.locator("#tts-status").get_by_text("1 speaker(s)")
-    ).wait_for()
+    # The page was built before training: it opened on the built-in demo voice, loaded on entry.
+    page.locator("#tts-status").get_by_text("demo-en").wait_for()
+    _shot(page, artifacts, "4a-synthesize-demo-voice")
+    page.locator("#tts-voice input").click()
+    page.get_by_role("option", name="amy (trained, step_00000002)").click()
+    page.locator("#tts-status").get_by_text("generator").wait_for()  # the trained run's voice
     page.locator("#tts-text textarea").fill("Hello there. How are you today?")
     page.locator("#speak").click()
     page.locator("#tts-status").get_by_text("Done:").wait_for(timeout=120_000)
