@@ -13,6 +13,8 @@ def maximum_path(scores: Tensor, mask: Tensor) -> Tensor:
 
     Dynamic programming over frames, vectorised over batch and tokens: each frame stays on its
     token or advances by one; the path runs from (0, 0) to (t_y - 1, t_x - 1) of each item.
+    No step reads a value back to the host (no boolean-mask indexing, no .item()), so on a GPU
+    the loop only queues kernels: a few per frame, none waiting for the device.
     """
     batch, frames, tokens = scores.shape
     scores = scores.float()
@@ -21,27 +23,30 @@ def maximum_path(scores: Tensor, mask: Tensor) -> Tensor:
     token_positions = torch.arange(tokens, device=scores.device)
     neg_inf = float("-inf")
 
-    totals = torch.full_like(scores, neg_inf)  # best score of a path ending at (y, x)
-    start = torch.where(token_positions == 0, 0.0, neg_inf).expand(batch, tokens)
-    previous = start
+    # Reachable cells: at most one token per frame so far, and enough frames left to finish.
+    frame_positions = torch.arange(frames, device=scores.device).view(1, frames, 1)
+    reachable = (token_positions <= frame_positions) & (
+        token_positions >= (token_counts.view(batch, 1, 1) + frame_positions
+                            - frame_counts.view(batch, 1, 1))
+    )  # fmt: skip
+    scores = torch.where(reachable, scores, neg_inf)
+
+    totals = torch.empty_like(scores)  # best score of a path ending at (y, x)
+    previous = torch.where(token_positions == 0, 0.0, neg_inf).expand(batch, tokens)
     for frame in range(frames):
         if frame > 0:
             came_diagonally = F.pad(previous, (1, 0), value=neg_inf)[:, :-1]
             previous = torch.maximum(previous, came_diagonally)
-        # Reachable cells: at most one token per frame so far, and enough frames left to finish.
-        reachable = (token_positions <= frame) & (
-            token_positions >= (token_counts + frame - frame_counts).unsqueeze(1)
-        )
-        current = torch.where(reachable, scores[:, frame] + previous, neg_inf)
-        totals[:, frame] = current
-        previous = current
+        previous = scores[:, frame] + previous
+        totals[:, frame] = previous
 
     path = torch.zeros_like(scores)
     batch_index = torch.arange(batch, device=scores.device)
     token = token_counts - 1
     for frame in range(frames - 1, -1, -1):
         active = frame < frame_counts
-        path[batch_index[active], frame, token[active]] = 1.0
+        # Inactive items (shorter than this frame) write a 0 where nothing else is written.
+        path[batch_index, frame, token] = active.to(path.dtype)
         if frame == 0:
             break
         stay = totals[batch_index, frame - 1, token]

@@ -71,3 +71,11 @@ def test_maximum_path_matches_the_double_loop() -> None:
         expected = naive_maximum_path(scores[item, :frames, :tokens], frames, tokens)
         assert torch.equal(path[item, :frames, :tokens], expected)
         assert path[item].sum() == frames  # one token per frame, nothing outside the mask
+
+
+def test_maximum_path_never_waits_for_the_device() -> None:
+    """On the meta device every value-dependent step (mask indexing, .item(), bool()) raises; on a
+    GPU each such step would stall the loop once per frame until the device caught up."""
+    scores = torch.randn(2, 9, 4, device="meta")
+    path = maximum_path(scores, torch.ones(2, 9, 4, device="meta"))
+    assert path.shape == (2, 9, 4)
