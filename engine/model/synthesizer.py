@@ -205,7 +205,18 @@ class SynthesizerTrn(nn.Module):
     def _align(
         self, z_p: Tensor, m_p: Tensor, logs_p: Tensor, x_mask: Tensor, y_mask: Tensor
     ) -> Tensor:
-        """Monotonic alignment maximising the prior log-likelihood of z_p (optionally noised)."""
+        """Monotonic alignment maximising the prior log-likelihood of z_p (optionally noised).
+
+        Always in float32, autocast or not: summed over 192 channels the quadratic term passes
+        float16's 65504 as soon as the prior's variance gets small, and the path through
+        -inf scores is silently degenerate while every loss stays finite.
+        """
+        with torch.autocast(z_p.device.type, enabled=False):
+            return self._align_fp32(z_p.float(), m_p.float(), logs_p.float(), x_mask, y_mask)
+
+    def _align_fp32(
+        self, z_p: Tensor, m_p: Tensor, logs_p: Tensor, x_mask: Tensor, y_mask: Tensor
+    ) -> Tensor:
         inv_var = torch.exp(-2 * logs_p)  # [b, d, t_x]
         # log N(z_p | m_p, s_p) summed over channels, for every (frame, token) pair: [b, t_y, t_x]
         const_term = torch.sum(-0.5 * math.log(2 * math.pi) - logs_p, [1], keepdim=True)

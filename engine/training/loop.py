@@ -6,12 +6,14 @@ per batch a discriminator step and a generator step, with evaluation and crash-s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import os
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,6 +72,7 @@ from engine.training.losses import (
     generator_loss,
     kl_loss,
 )
+from engine.training.precision import Precision, enable_tf32
 from engine.training.state import GENERATOR_DIR, CheckpointStore, TrainingProgress, read_meta
 
 logger = logging.getLogger(__name__)
@@ -98,8 +101,9 @@ class Session:
     loader: DataLoader
     sampler: BucketBatchSampler
     val_set: TrainingDataset | None
-    mel_basis: Tensor
+    mel_basis: Tensor  # on the training device
     store: CheckpointStore
+    precision: Precision
     progress: TrainingProgress = field(default_factory=TrainingProgress)
     transcriber: Transcriber | None = None  # the eval ASR (train.eval_asr_model), loaded lazily
     asr_disabled: bool = False  # set when it failed: warned once, then skipped for the run
@@ -211,10 +215,10 @@ def _build_session(
     dataset_dir: Path, out_dir: Path, run: RunConfig, base_dir: str | Path | None
 ) -> Session:
     # find_unused_parameters: 2.2 wraps its duration discriminator this way; accelerate applies
-    # one setting to every model.
+    # one setting to every model. Mixed precision is the loop's own (engine.training.precision).
     accelerator = Accelerator(
         cpu=_cpu_processes(),
-        mixed_precision=run.train.mixed_precision,
+        mixed_precision="no",
         log_with="tensorboard",
         project_dir=str(out_dir),
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
@@ -246,19 +250,30 @@ def _build_session(
     models, optimizers, loader = (
         prepared[: len(models)], list(prepared[len(models) : -1]), prepared[-1],
     )  # fmt: skip
+    mel_basis = mel_filterbank(
+        run.audio.sampling_rate,
+        run.audio.filter_length,
+        run.audio.n_mel_channels,
+        run.audio.mel_fmin,
+        run.audio.mel_fmax,
+    )
     session = Session(
         accelerator, run, spk2id, out_dir, models[0], models[1],
         models[2] if len(models) > 2 else None, optimizers, schedulers, loader, sampler,
-        val_set, mel_filterbank(run.audio.sampling_rate, run.audio.filter_length,
-                                run.audio.n_mel_channels, run.audio.mel_fmin, run.audio.mel_fmax),
-        store,
+        val_set, mel_basis.to(accelerator.device), store,
+        Precision(run.train.mixed_precision, accelerator.device.type),
     )  # fmt: skip
     # The schedulers are stepped by hand per epoch, so they are registered, not prepared.
     accelerator.register_for_checkpointing(session.progress, *schedulers)
     session.base_model = _base_model_id(resume, base_dir)
     if resume is not None:
         accelerator.load_state(str(resume))
+        session.precision.load_state_dict(session.progress.loss_scaler or {})
         logger.info("Resumed from %s at step %d", resume.name, session.progress.step)
+    tf32 = enable_tf32(accelerator.device)
+    logger.info("Training on %s (%d process%s), precision %s%s", accelerator.device,
+                accelerator.num_processes, "" if accelerator.num_processes == 1 else "es",
+                run.train.mixed_precision, ", TF32 matmuls" if tf32 else "")  # fmt: skip
     if accelerator.is_main_process:
         write_json_atomic(out_dir / RUN_CONFIG_FILE, run.to_dict())
     accelerator.init_trackers(TRACKER_PROJECT)
@@ -337,18 +352,23 @@ def _build_val_set(
     return TrainingDataset(layout.val_list, spk2id, run.audio, _data_options(run, 0.0))
 
 
-def _train_step(s: Session, batch: Batch) -> dict[str, float]:
-    """One discriminator + duration discriminator + generator update, as 2.2."""
+def _train_step(s: Session, batch: Batch) -> dict[str, Tensor | float]:
+    """One discriminator + duration discriminator + generator update, as 2.2.
+
+    Returns the step's metrics as device tensors: reading them waits for the GPU, so that is
+    left to `_report`, once per log interval.
+    """
     acc, model, audio = s.accelerator, s.run.model, s.run.audio
     optim_g, optim_d, *optim_dur = s.optimizers
     if model.use_noise_scaled_mas:  # 2.2's linearly decaying MAS noise
         scale = model.mas_noise_scale_initial - model.mas_noise_scale_delta * s.progress.step
         s.generator.current_mas_noise_scale = max(scale, 0.0)
     with acc.accumulate(*[net for net in (s.net_g, s.net_d, s.net_dur) if net is not None]):
-        out = s.net_g(
-            batch.phones, batch.phone_lengths, batch.spec, batch.spec_lengths, batch.speakers,
-            batch.tones, batch.languages, batch.bert, batch.ja_bert, batch.en_bert, batch.emo,
-        )  # fmt: skip
+        with s.precision.autocast():
+            out = s.net_g(
+                batch.phones, batch.phone_lengths, batch.spec, batch.spec_lengths, batch.speakers,
+                batch.tones, batch.languages, batch.bert, batch.ja_bert, batch.en_bert, batch.emo,
+            )  # fmt: skip
         y_mel = slice_segments(
             spectrogram_to_mel(batch.spec, s.mel_basis), out.slice_starts, model.segment_frames
         )
@@ -356,16 +376,18 @@ def _train_step(s: Session, batch: Batch) -> dict[str, float]:
         y = slice_segments(batch.wav, out.slice_starts * audio.hop_length, audio.segment_size)
 
         # Discriminators on real vs detached fake audio (and durations).
-        real, fake, _, _ = s.net_d(y, out.audio.detach())
+        with s.precision.autocast():
+            real, fake, _, _ = s.net_d(y, out.audio.detach())
+            hidden, predicted_logw, target_logw = out.duration_features
+            if s.net_dur is not None:
+                # 2.2 passes (predicted, target) as (dur_r, dur_hat): kept for checkpoint parity.
+                dur_real, dur_fake = s.net_dur(
+                    hidden.detach(), out.x_mask.detach(), predicted_logw.detach(),
+                    target_logw.detach(), out.g.detach(),
+                )  # fmt: skip
         loss_d, d_real, d_fake = discriminator_loss(real, fake)
-        hidden, predicted_logw, target_logw = out.duration_features
-        loss_dur_d = torch.zeros(())
+        loss_dur_d = torch.zeros((), device=loss_d.device)
         if s.net_dur is not None:
-            # 2.2 passes (predicted, target) as (dur_r, dur_hat): kept for checkpoint parity.
-            dur_real, dur_fake = s.net_dur(
-                hidden.detach(), out.x_mask.detach(), predicted_logw.detach(),
-                target_logw.detach(), out.g.detach(),
-            )  # fmt: skip
             loss_dur_d, _, _ = discriminator_loss(dur_real, dur_fake)
         d_ok = _all_finite(acc, loss_d, loss_dur_d)
         grad_norm_d = _update(s, loss_d + loss_dur_d, [optim_d, *optim_dur],
@@ -376,11 +398,13 @@ def _train_step(s: Session, batch: Batch) -> dict[str, float]:
         losses = _generator_losses(s, out, y, y_mel, y_hat_mel)
         g_ok = _all_finite(acc, losses["loss/g/total"])
         grad_norm_g = _update(s, losses["loss/g/total"], [optim_g], [s.net_g], g_ok)
+        if acc.sync_gradients:
+            s.precision.update()  # once per step, after all three optimizers (as 2.2)
     if not (d_ok and g_ok):
         logger.warning("Step %d: non-finite loss (D %s, G %s), update skipped",
                        s.progress.step, d_ok, g_ok)  # fmt: skip
-    metrics = {key: float(value.detach()) for key, value in losses.items()}
-    metrics |= {"loss/d/total": loss_d.item(), "loss/dur_d/total": loss_dur_d.item()}
+    metrics: dict[str, Tensor | float] = {key: value.detach() for key, value in losses.items()}
+    metrics |= {"loss/d/total": loss_d.detach(), "loss/dur_d/total": loss_dur_d.detach()}
     metrics |= {f"loss/d_r/{i}": v for i, v in enumerate(d_real)}
     metrics |= {f"loss/d_g/{i}": v for i, v in enumerate(d_fake)}
     metrics |= {"grad_norm_d": grad_norm_d, "grad_norm_g": grad_norm_g}
@@ -396,7 +420,7 @@ def _generator_losses(
     for net in frozen:
         net.requires_grad_(False)
     try:
-        with acc.autocast():
+        with s.precision.autocast():
             _, fake, real_maps, fake_maps = net_d(y, out.audio)
             dur_fake = None
             if net_dur is not None:
@@ -442,44 +466,58 @@ def _update(
     optimizers: list[torch.optim.Optimizer],
     nets: list[nn.Module | None],
     finite: bool,
-) -> float:
-    """Backward, then step unless a loss was non-finite; returns the gradient norm (2.2 style).
+) -> Tensor:
+    """Backward (loss-scaled), then unscale once, measure, clip and step unless a loss was
+    non-finite; returns the gradient norm (2.2 style).
 
-    Backward runs even for a skipped step: DDP expects one after every forward.
+    Backward runs even for a skipped step: DDP expects one after every forward. Gradients are
+    cleared after stepping, not before backward, so that accumulation steps add up.
     """
-    acc, clip = s.accelerator, s.run.train.grad_clip_value
-    for optimizer in optimizers:
-        optimizer.zero_grad()
-    acc.backward(loss)
-    norm = float("nan")
-    if finite:
+    acc, clip, precision = s.accelerator, s.run.train.grad_clip_value, s.precision
+    acc.backward(precision.scale(loss))
+    if not acc.sync_gradients:  # accumulating: step on the last micro-batch
+        return loss.new_tensor(float("nan"))
+    norm = loss.new_tensor(float("nan"))
+    # With loss scaling the scaler itself skips a step whose gradients hold inf/NaN (and lowers
+    # the scale): it must see every step, or its once-per-step update has nothing to go on.
+    if finite or precision.scaling:
         parameters = [p for net in nets if net is not None for p in net.parameters()]
-        for optimizer in optimizers:
-            acc.unscale_gradients(optimizer=optimizer)
+        precision.unscale(optimizers)
         norm = _grad_norm(parameters)
         if clip is not None:
-            acc.clip_grad_value_(parameters, clip)
-        for optimizer in optimizers:
-            optimizer.step()
+            torch.nn.utils.clip_grad_value_(parameters, clip)
+        precision.step(optimizers)
     for optimizer in optimizers:
         optimizer.zero_grad()
     return norm
 
 
-def _grad_norm(parameters: list[nn.Parameter]) -> float:
+def _grad_norm(parameters: list[nn.Parameter]) -> Tensor:
     """L2 norm of all gradients (2.2's clip_grad_value_(..., None) only measures it)."""
     grads = [p.grad.detach().float().norm() for p in parameters if p.grad is not None]
-    return float(torch.linalg.vector_norm(torch.stack(grads))) if grads else 0.0
+    return torch.linalg.vector_norm(torch.stack(grads)) if grads else torch.zeros(())
 
 
-def _report(s: Session, metrics: dict[str, float], bar: tqdm) -> None:
+def _report(s: Session, metrics: dict[str, Tensor | float], bar: tqdm) -> None:
     bar.update(1)
-    bar.set_postfix(mel=f"{metrics['loss/g/mel']:.3f}", g=f"{metrics['loss/g/total']:.2f}",
-                    d=f"{metrics['loss/d/total']:.3f}", refresh=False)  # fmt: skip
     step = s.progress.step
     if step % s.run.train.log_every == 0 or step == 1:
-        s.accelerator.log(metrics, step=step)
-        _append_metrics(s, {"step": step, "epoch": s.progress.epoch, **metrics})
+        values = _read_metrics(metrics)
+        bar.set_postfix(mel=f"{values['loss/g/mel']:.3f}", g=f"{values['loss/g/total']:.2f}",
+                        d=f"{values['loss/d/total']:.3f}", refresh=False)  # fmt: skip
+        s.accelerator.log(values, step=step)
+        _append_metrics(s, {"step": step, "epoch": s.progress.epoch, **values})
+
+
+def _read_metrics(metrics: dict[str, Tensor | float]) -> dict[str, float]:
+    """Plain floats, with one device-to-host copy per device for all the tensors."""
+    tensors = {name: value for name, value in metrics.items() if isinstance(value, Tensor)}
+    read: dict[str, float] = {}
+    for device in {tensor.device for tensor in tensors.values()}:
+        names = [name for name, tensor in tensors.items() if tensor.device == device]
+        stacked = torch.stack([tensors[name].detach().float().reshape(()) for name in names])
+        read |= dict(zip(names, stacked.tolist(), strict=True))
+    return {name: read.get(name, value) for name, value in metrics.items()}  # type: ignore[misc]
 
 
 def _append_metrics(s: Session, record: dict[str, Any]) -> None:
@@ -501,8 +539,7 @@ def _evaluate(s: Session) -> float | None:
         generator = s.generator
         generator.eval()
         # Fixed seed for the random BERT streams; the training RNG is left untouched.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
+        with evaluation_rng(s.accelerator.device):
             loss = validation_mel_loss(generator, s.val_set, s.mel_basis)
             samples = _write_samples(s, generator)
             metrics = {"val/mel_loss": loss, **_intelligibility(s, samples)}
@@ -513,6 +550,25 @@ def _evaluate(s: Session) -> float | None:
         s.progress.best_val_mel_loss = loss if best is None else min(best, loss)
     s.accelerator.wait_for_everyone()
     return loss
+
+
+@contextlib.contextmanager
+def evaluation_rng(device: torch.device, seed: int = 0) -> Iterator[None]:
+    """Draws from `seed` inside; afterwards the CPU's and the training device's generators go on
+    as if nothing had been drawn. (Forking only the CPU while torch.manual_seed reseeded CUDA made
+    every evaluation window replay the same dropout, noise and segment draws on a GPU.)"""
+    if device.type == "cpu":
+        with torch.random.fork_rng(devices=[]):
+            torch.random.default_generator.manual_seed(seed)
+            yield
+        return
+    module = torch.get_device_module(device.type)
+    index = device.index if device.index is not None else module.current_device()
+    with torch.random.fork_rng(devices=[index], device_type=device.type):
+        torch.random.default_generator.manual_seed(seed)
+        with module.device(index):
+            module.manual_seed(seed)  # this device only
+        yield
 
 
 @torch.no_grad()
@@ -623,6 +679,7 @@ def _save(s: Session, val_loss: float | None) -> None:
     if acc.is_main_process:
         s.store.begin(step)
     acc.wait_for_everyone()
+    s.progress.loss_scaler = s.precision.state_dict()
     acc.save_state(str(temp))  # every process writes its RNG state; main writes the rest
     acc.wait_for_everyone()
     if acc.is_main_process:

@@ -21,16 +21,17 @@ def feature_matching_loss(
 
 def discriminator_loss(
     real_outputs: Sequence[Tensor], fake_outputs: Sequence[Tensor]
-) -> tuple[Tensor, list[float], list[float]]:
-    """LSGAN: sum of mean (1 - D(real))^2 + mean D(fake)^2; also the per-discriminator parts."""
+) -> tuple[Tensor, list[Tensor], list[Tensor]]:
+    """LSGAN: sum of mean (1 - D(real))^2 + mean D(fake)^2; also the per-discriminator parts
+    (detached tensors: reading them is left to the logger, once per log interval)."""
     loss = torch.zeros(())
     real_parts, fake_parts = [], []
     for real, fake in zip(real_outputs, fake_outputs, strict=True):
         real_loss = torch.mean((1 - real.float()) ** 2)
         fake_loss = torch.mean(fake.float() ** 2)
         loss = loss + real_loss + fake_loss
-        real_parts.append(real_loss.item())
-        fake_parts.append(fake_loss.item())
+        real_parts.append(real_loss.detach())
+        fake_parts.append(fake_loss.detach())
     return loss, real_parts, fake_parts
 
 

@@ -34,6 +34,7 @@ class TrainingProgress:
     epoch: int = 0
     batches_in_epoch: int = 0  # batches of `epoch` already trained, to skip on resume
     best_val_mel_loss: float | None = None
+    loss_scaler: dict[str, Any] | None = None  # the fp16 GradScaler's state (scale, growth)
 
     def state_dict(self) -> dict[str, Any]:
         """Plain values for accelerate's save_state."""
