@@ -14,8 +14,10 @@ from engine.model.config import AudioConfig, ModelConfig, json_ready
 from engine.prepare.asr import BACKENDS as ASR_BACKENDS
 
 MIXED_PRECISION = ("no", "bf16", "fp16")
-# 2.2's train_ms.py hard-codes these spectrogram-length bucket edges (in frames).
-BUCKET_BOUNDARIES = (32, 300, 400, 500, 600, 700, 800, 900, 1000)
+# 2.2's train_ms.py bucket edges (spectrogram frames), except the last: 2.2 ends at 1000 frames
+# (11.6 s at 44.1 kHz, hop 512) although slices may be 12 s (1034 frames), and such clips were
+# silently never trained on. 1040 takes them.
+BUCKET_BOUNDARIES = (32, 300, 400, 500, 600, 700, 800, 900, 1040)
 
 
 @dataclass(frozen=True)

@@ -283,16 +283,24 @@ def collate_batch(items: Sequence[Utterance]) -> Batch:
 
 
 class BucketBatchSampler(Sampler[list[int]]):
-    """Batches of similar spectrogram length (2.2's DistributedBucketSampler, one replica).
+    """Batches of similar spectrogram length (2.2's DistributedBucketSampler).
 
-    Lengths outside (boundaries[0], boundaries[-1]] are dropped; each bucket is padded by
-    repetition to whole batches. Accelerate shards these batches across processes.
+    Lengths outside (boundaries[0], boundaries[-1]] are dropped. With `replicas` processes the
+    batches come in runs of `replicas` from one bucket: Accelerate hands batch i to process
+    i % replicas, so in every step all processes train on the same bucket and none waits for
+    another's longer clips. Each bucket is padded by repetition to whole runs.
     """
 
     def __init__(
-        self, lengths: Sequence[int], batch_size: int, boundaries: Sequence[int], seed: int = 0
+        self,
+        lengths: Sequence[int],
+        batch_size: int,
+        boundaries: Sequence[int],
+        seed: int = 0,
+        replicas: int = 1,
     ) -> None:
         self.batch_size = batch_size
+        self.replicas = replicas
         self.seed = seed
         self.epoch = 0
         self.buckets = self._make_buckets(lengths, list(boundaries))
@@ -324,19 +332,23 @@ class BucketBatchSampler(Sampler[list[int]]):
 
     def _batches(self) -> list[list[int]]:
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        batches = []
+        run = self.batch_size * self.replicas  # one step's items over all processes
+        runs = []
         for bucket in self.buckets:
             order = torch.randperm(len(bucket), generator=generator).tolist()
-            short = -len(order) % self.batch_size  # repeat items to fill the last batch
+            short = -len(order) % run  # repeat items to fill the last run
             order = (order * (1 + short // len(order) + 1))[: len(order) + short]
-            batches += [
-                [bucket[i] for i in order[start : start + self.batch_size]]
-                for start in range(0, len(order), self.batch_size)
-            ]
-        return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+            runs += [
+                [[bucket[i] for i in order[at : at + self.batch_size]]
+                 for at in range(start, start + run, self.batch_size)]
+                for start in range(0, len(order), run)
+            ]  # fmt: skip
+        shuffled = torch.randperm(len(runs), generator=generator).tolist()
+        return [batch for i in shuffled for batch in runs[i]]
 
     def __iter__(self) -> Iterator[list[int]]:
         return iter(self._batches())
 
     def __len__(self) -> int:
-        return sum(-(-len(bucket) // self.batch_size) for bucket in self.buckets)
+        run = self.batch_size * self.replicas
+        return sum(-(-len(bucket) // run) * self.replicas for bucket in self.buckets)

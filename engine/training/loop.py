@@ -243,7 +243,7 @@ def _build_session(
     schedulers = [
         torch.optim.lr_scheduler.ExponentialLR(opt, gamma=run.train.lr_decay) for opt in optimizers
     ]
-    train_set, sampler, loader = _build_loader(layout, spk2id, run)
+    train_set, sampler, loader = _build_loader(layout, spk2id, run, accelerator.num_processes)
     val_set = _build_val_set(layout, spk2id, run)
     models = [net for net in (net_g, net_d, net_dur) if net is not None]
     prepared = accelerator.prepare(*models, *optimizers, loader)
@@ -326,13 +326,12 @@ def _data_options(run: RunConfig, empty_emo_probability: float) -> DataOptions:
 
 
 def _build_loader(
-    layout: DatasetLayout, spk2id: dict[str, int], run: RunConfig
+    layout: DatasetLayout, spk2id: dict[str, int], run: RunConfig, replicas: int
 ) -> tuple[TrainingDataset, BucketBatchSampler, DataLoader]:
     options = _data_options(run, run.train.empty_emo_probability)
     dataset = TrainingDataset(layout.train_list, spk2id, run.audio, options)
-    sampler = BucketBatchSampler(
-        dataset.lengths, run.train.batch_size, run.train.bucket_boundaries, run.train.seed
-    )
+    sampler = BucketBatchSampler(dataset.lengths, run.train.batch_size,
+                                 run.train.bucket_boundaries, run.train.seed, replicas)  # fmt: skip
     loader = DataLoader(
         dataset,
         batch_sampler=sampler,
