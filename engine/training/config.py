@@ -47,7 +47,7 @@ class TrainConfig:
     keep_checkpoints: int = 8  # 2.2's keep_ckpts
     eval_samples: int = 2
     mixed_precision: str = "no"
-    num_workers: int = 0
+    num_workers: int | None = None  # None: min(4, cores - 1) on a GPU, 0 on CPU (loop.py)
     # Whisper name or local path: transcribe the eval samples and log val/cer (ZH, JP) and
     # val/wer (EN) against the val text, an intelligibility curve. None: off.
     eval_asr_model: str | None = None
@@ -84,7 +84,7 @@ class TrainConfig:
             raise ConfigError(f"train.mixed_precision must be one of {MIXED_PRECISION}")
         if self.grad_clip_value is not None and self.grad_clip_value <= 0:
             raise ConfigError("train.grad_clip_value must be positive or null")
-        if self.num_workers < 0 or self.eval_samples < 0 or self.min_text_len < 0:
+        if (self.num_workers or 0) < 0 or self.eval_samples < 0 or self.min_text_len < 0:
             raise ConfigError("train.num_workers, eval_samples and min_text_len must be >= 0")
         if self.eval_asr_model is not None and not str(self.eval_asr_model).strip():
             raise ConfigError("train.eval_asr_model must be a Whisper name, a path, or null")

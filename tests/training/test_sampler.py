@@ -1,8 +1,10 @@
-"""Length buckets: every clip the slicer can make is trained on, and with several processes
-every process draws from the same bucket in each step (as 2.2's DistributedBucketSampler)."""
+"""Length buckets and loading: every clip the slicer can make is trained on; with several
+processes every process draws from the same bucket in each step (as 2.2's
+DistributedBucketSampler); a GPU gets loader workers and pinned memory."""
 
 from __future__ import annotations
 
+import torch
 from accelerate.data_loader import BatchSamplerShard
 
 from engine.prepare.slicing import SliceConfig
@@ -49,3 +51,12 @@ def test_one_process_batches_cover_everything_once_plus_padding() -> None:
     batches = list(sampler)
     assert len(batches) == len(sampler) == 5  # 7 -> 3 batches, 4 -> 2
     assert {i for batch in batches for i in batch} == set(range(11))
+
+
+def test_loader_workers_and_pinned_memory_follow_the_device() -> None:
+    from engine.training.loop import loader_settings
+
+    assert loader_settings(None, torch.device("cuda", 0), cores=8) == (4, True)
+    assert loader_settings(None, torch.device("cuda", 0), cores=2) == (1, True)
+    assert loader_settings(None, torch.device("cpu"), cores=8) == (0, False)
+    assert loader_settings(2, torch.device("cpu"), cores=8) == (2, False)  # a config's choice wins
