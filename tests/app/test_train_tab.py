@@ -14,9 +14,11 @@ from webapp.train_tab import (
     attach_training,
     loss_curves,
     poll_training,
+    preset_values,
     refresh_datasets,
     resolve_base,
     select_dataset,
+    show_preset,
     start_training,
     stop_training,
 )
@@ -126,3 +128,22 @@ def test_poll_without_a_run_and_curves_from_metrics() -> None:
     ]  # fmt: skip
     assert curves[curves["curve"] == "validation mel loss"]["value"].tolist() == [2.5]
     assert stop_training(None) == "No training run is attached."
+
+
+def test_the_number_fields_show_each_presets_own_schedule(services: Services) -> None:
+    """Choosing "base 2.2" must not keep a smoke run's 20-step checkpoints."""
+    import gradio as gr
+
+    from webapp.train_tab import build_train_tab
+
+    assert preset_values("base 2.2") == (100_000, 12, 2e-4, 1000, 1000)
+    assert preset_values("small (CPU, 22 kHz, no BERT)")[3:] == (1000, 1000)
+    assert [update["value"] for update in show_preset("base 2.2")] == [100_000, 12, 2e-4, 1000,
+                                                                         1000]  # fmt: skip
+    with gr.Blocks() as blocks:
+        build_train_tab(services)
+    numbers = {c.label: c.value for c in blocks.blocks.values() if isinstance(c, gr.Number)}
+    assert numbers["Steps"] == 40 and numbers["Evaluate every"] == 20  # the tiny preset's
+    # The preset dropdown drives all five fields.
+    preset_events = [d for d in blocks.config["dependencies"] if len(d["outputs"]) == 5]
+    assert preset_events and preset_events[0]["targets"][0][1] == "change"
