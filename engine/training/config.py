@@ -46,7 +46,8 @@ class TrainConfig:
     save_every: int = 1000
     keep_checkpoints: int = 8  # 2.2's keep_ckpts
     eval_samples: int = 2
-    mixed_precision: str = "no"
+    # None: what `accelerate launch --mixed_precision` chose (ACCELERATE_MIXED_PRECISION), else "no"
+    mixed_precision: str | None = None
     num_workers: int | None = None  # None: min(4, cores - 1) on a GPU, 0 on CPU (loop.py)
     # Whisper name or local path: transcribe the eval samples and log val/cer (ZH, JP) and
     # val/wer (EN) against the val text, an intelligibility curve. None: off.
@@ -80,7 +81,7 @@ class TrainConfig:
             raise ConfigError("train.bucket_boundaries must be strictly increasing")
         if len(self.bucket_boundaries) < 2:
             raise ConfigError("train.bucket_boundaries needs at least two edges")
-        if self.mixed_precision not in MIXED_PRECISION:
+        if self.mixed_precision is not None and self.mixed_precision not in MIXED_PRECISION:
             raise ConfigError(f"train.mixed_precision must be one of {MIXED_PRECISION}")
         if self.grad_clip_value is not None and self.grad_clip_value <= 0:
             raise ConfigError("train.grad_clip_value must be positive or null")

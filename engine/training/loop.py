@@ -202,6 +202,15 @@ def _start_hub_sync(s: Session) -> Any:
     return syncer
 
 
+def mixed_precision(configured: str | None) -> str:
+    """The config's precision, else the one `accelerate launch --mixed_precision` passed on
+    (Sonare's loop applies it itself: Accelerator is built with mixed_precision="no")."""
+    if configured is not None:
+        return configured
+    launched = os.environ.get("ACCELERATE_MIXED_PRECISION", "no").lower()
+    return launched if launched in ("no", "fp16", "bf16") else "no"
+
+
 def _cpu_processes() -> bool:
     """Whether a launcher (torchrun) started several processes on a machine without a GPU.
 
@@ -265,7 +274,7 @@ def _build_session(
         accelerator, run, spk2id, out_dir, models[0], models[1],
         models[2] if len(models) > 2 else None, optimizers, schedulers, loader, sampler,
         val_set, mel_basis.to(accelerator.device), store,
-        Precision(run.train.mixed_precision, accelerator.device.type),
+        Precision(mixed_precision(run.train.mixed_precision), accelerator.device.type),
     )  # fmt: skip
     # The schedulers are stepped by hand per epoch, so they are registered, not prepared.
     accelerator.register_for_checkpointing(session.progress, *schedulers)
@@ -277,7 +286,7 @@ def _build_session(
     tf32 = enable_tf32(accelerator.device)
     logger.info("Training on %s (%d process%s), precision %s%s", accelerator.device,
                 accelerator.num_processes, "" if accelerator.num_processes == 1 else "es",
-                run.train.mixed_precision, ", TF32 matmuls" if tf32 else "")  # fmt: skip
+                session.precision.mode, ", TF32 matmuls" if tf32 else "")  # fmt: skip
     if accelerator.is_main_process:
         write_json_atomic(out_dir / RUN_CONFIG_FILE, run.to_dict())
     accelerator.init_trackers(TRACKER_PROJECT)

@@ -108,3 +108,17 @@ def test_precision_modes() -> None:
         assert torch.ones(2, 2).matmul(torch.ones(2, 2)).dtype == torch.bfloat16
     with Precision("no", "cpu").autocast():
         assert torch.ones(2, 2).matmul(torch.ones(2, 2)).dtype == torch.float32
+
+
+def test_accelerate_launch_precision_applies_when_the_config_leaves_it_open(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from engine.training.loop import mixed_precision
+
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "fp16")  # accelerate launch --mixed_precision
+    assert mixed_precision(None) == "fp16" and mixed_precision("bf16") == "bf16"
+    assert (
+        RunConfig.from_file(TINY_CONFIG.with_name("train_base.json")).train.mixed_precision is None
+    )
+    monkeypatch.delenv("ACCELERATE_MIXED_PRECISION")
+    assert mixed_precision(None) == "no"
