@@ -128,7 +128,8 @@ class TrainingJob:
                 start_new_session=True,  # outlives the caller; a Ctrl-C there does not reach it
                 env=_child_env(),
             )  # fmt: skip
-        update_job(job.run_dir, pid=job._process.pid)
+        pid = job._process.pid
+        update_job(job.run_dir, pid=pid, pid_identity=process_identity(pid))
         return job
 
     def status(self) -> TrainingStatus:
@@ -178,7 +179,7 @@ class TrainingJob:
         if state not in ("starting", "running"):
             return state, job.get("error")
         pid = job.get("pid")
-        if pid is not None and self._alive(pid):
+        if pid is not None and self._alive(pid, job.get("pid_identity")):
             return "running", None
         if state == "starting" and pid is None and time.time() - job.get("created_at", 0) < 30:
             return "running", None  # between writing job.json and spawning
@@ -188,9 +189,13 @@ class TrainingJob:
             return final["state"], final.get("error")
         return "failed", "The training process ended unexpectedly (killed or out of memory?)."
 
-    def _alive(self, pid: int) -> bool:
+    def _alive(self, pid: int, identity: dict[str, Any] | None) -> bool:
         if self._process is not None and self._process.pid == pid:
             return self._process.poll() is None
+        # After a restart (a Space waking up, a reboot) the recorded pid may be another
+        # program's: only the same boot and the same start time make it our runner.
+        if identity is not None and process_identity(pid) != identity:
+            return False
         return process_alive(pid)
 
 
@@ -238,6 +243,17 @@ def newest_samples(run_dir: Path) -> list[Path]:
         if wavs:
             return wavs
     return []
+
+
+def process_identity(pid: int) -> dict[str, Any] | None:
+    """What tells this process apart from a later one with the same pid: the kernel's boot id
+    and the process's start time (clock ticks since boot). None where /proc cannot say."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()
+    except OSError:
+        return None
+    return {"boot_id": boot, "start_ticks": int(fields[19])}  # field 22 of proc(5)
 
 
 def process_alive(pid: int) -> bool:

@@ -14,6 +14,7 @@ from engine.training.jobs import (
     TrainingJob,
     TrainingRequest,
     find_runs,
+    process_identity,
     read_job,
     update_job,
 )
@@ -105,3 +106,32 @@ def test_a_vanished_process_reads_as_failed(tmp_path: Path) -> None:
     status = TrainingJob(run_dir).status()
     assert status.state == "failed" and "unexpectedly" in status.error
     assert status.eta_s is None and status.latest_voice is None
+
+
+@pytest.mark.parametrize("changed", ["boot_id", "start_ticks"])
+def test_a_recorded_pid_now_used_by_another_program_is_not_our_run(
+    tmp_path: Path, changed: str
+) -> None:
+    """After a restart job.json's pid may name a stranger: the run must not read as running
+    forever, and Stop must not signal that process."""
+    import subprocess
+    import sys
+
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        identity = process_identity(stranger.pid)
+        assert identity is not None
+        recorded = {**identity, changed: "another-boot" if changed == "boot_id" else 1}
+        run_dir = tmp_path / "run"
+        run_dir.mkdir()
+        update_job(run_dir, state="running", pid=stranger.pid, pid_identity=recorded)
+        status = TrainingJob(run_dir).status()
+        assert status.state == "failed" and "unexpectedly" in status.error
+        TrainingJob(run_dir).stop(timeout_s=1)
+        assert stranger.poll() is None  # still alive: never signalled
+        # The same process with its own identity recorded is ours.
+        update_job(run_dir, state="running", pid_identity=identity)
+        assert TrainingJob(run_dir).status().state == "running"
+    finally:
+        stranger.kill()
+        stranger.wait()
