@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 
 import gradio as gr
 
 from engine import AUTO_LANGUAGE, SonareError, phonemize
 from engine.text import SYMBOLS
+from engine.training.jobs import stop_running_jobs
 from webapp.dataset_tab import build_dataset_tab
 from webapp.hub_tab import build_hub_tab, token_status
 from webapp.services import REPO_ROOT, Services
@@ -104,15 +106,35 @@ def launch(services: Services, **options: object) -> gr.Blocks:
     return app
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # Gradio's launch loop closes the server on it, then `finally` runs
+
+
+def shut_down(services: Services, timeout_s: float) -> None:
+    """Training runs save a checkpoint and make their final push; scheduled pushes end."""
+    for status in stop_running_jobs(services.datasets_dir, timeout_s):
+        logging.getLogger(__name__).info("Training run %s: %s at step %d", status.run_dir,
+                                         status.state, status.step)  # fmt: skip
+    services.syncers.stop_all()
+
+
 def main() -> None:
-    """Launch locally (127.0.0.1:7860) or on a Space (which sets GRADIO_SERVER_NAME)."""
+    """Launch locally (127.0.0.1:7860) or on a Space (which sets GRADIO_SERVER_NAME).
+
+    A Space stops (sleep, restart, hardware change) with SIGTERM, then SIGKILL after a grace
+    period: the app passes SIGTERM on to its training runs and waits for them up to
+    SONARE_STOP_TIMEOUT_S seconds (default 25)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     services = Services.from_env()
     services.data_root.mkdir(parents=True, exist_ok=True)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         launch(services, server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    except KeyboardInterrupt:
+        pass  # SIGTERM (or Ctrl-C) before Gradio's own loop caught it: shut down the same way
     finally:
-        services.syncers.stop_all()  # scheduled Hub pushes end with the app
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut the wait short
+        shut_down(services, float(os.environ.get("SONARE_STOP_TIMEOUT_S", "25")))
 
 
 if __name__ == "__main__":

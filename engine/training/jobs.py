@@ -154,14 +154,25 @@ class TrainingJob:
 
     def stop(self, timeout_s: float = 60.0) -> TrainingStatus:
         """Ask the run to save and exit (SIGTERM); kill it if it is still alive after timeout_s."""
+        if not self.request_stop():
+            return self.status()
+        return self.finish_stop(timeout_s)
+
+    def request_stop(self) -> bool:
+        """Send the running process SIGTERM (it saves a checkpoint, pushes, exits); whether one
+        was running."""
         pid = read_job(self.run_dir).get("pid")
         if not self.status().running or pid is None:
-            return self.status()
+            return False
         update_job(self.run_dir, stop_requested_at=time.time())
         _signal(pid, signal.SIGTERM)
+        return True
+
+    def finish_stop(self, timeout_s: float) -> TrainingStatus:
+        """Wait for a requested stop; SIGKILL after timeout_s."""
         status = self.wait(timeout_s)
-        if status.running:
-            _signal(pid, signal.SIGKILL)
+        if status.running and status.pid is not None:
+            _signal(status.pid, signal.SIGKILL)
             status = self.wait(5.0)
         return status
 
@@ -197,6 +208,14 @@ class TrainingJob:
         if identity is not None and process_identity(pid) != identity:
             return False
         return process_alive(pid)
+
+
+def stop_running_jobs(root: str | os.PathLike[str], timeout_s: float) -> list[TrainingStatus]:
+    """Stop every training run under `root` at once and wait for them (an app shutting down:
+    its runs live in their own sessions, so the container's SIGTERM never reaches them)."""
+    stopping = [job for job in map(TrainingJob, find_runs(root)) if job.request_stop()]
+    deadline = time.monotonic() + timeout_s
+    return [job.finish_stop(max(deadline - time.monotonic(), 0.0)) for job in stopping]
 
 
 def find_runs(root: str | os.PathLike[str]) -> list[Path]:
