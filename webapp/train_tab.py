@@ -74,10 +74,15 @@ def start_training(
     eval_every: float | None,
     save_every: float | None,
     hub_repo: str | None = None,
+    push_every_min: float | None = None,
+    push_training_state: bool = False,
+    resume_from: str | None = None,
 ) -> tuple[str | None, str]:
     """Start (or resume) training on `dataset`; returns (run folder, status Markdown).
 
-    hub_repo: push checkpoints there while training (every 30 min and at the end; HF_TOKEN)."""
+    hub_repo: push checkpoints there while training (every push_every_min minutes, default 30,
+    and at the end; HF_TOKEN); with push_training_state the optimizer state goes too, so that
+    another machine or Space can go on with `resume_from` (that repo's pushed state)."""
     try:
         if not dataset:
             raise ConfigError("Choose a prepared dataset first (Dataset tab).")
@@ -95,6 +100,10 @@ def start_training(
             eval_every=_whole(eval_every),
             save_every=_whole(save_every),
             hub_repo=_hub_repo(hub_repo),
+            hub_interval_s=_minutes(push_every_min),
+            hub_push_training_state=bool(push_training_state),
+            resume_from_hub=_hub_repo(resume_from),
+            hub_endpoint=services.hub_endpoint,
         )
         resumed = TrainingJob(run_dir).status().step
         TrainingJob.start(request)
@@ -224,6 +233,14 @@ def _hub_repo(repo_id: str | None) -> str | None:
     return HubConfig(repo_id.strip()).repo_id  # HubError unless owner/name
 
 
+def _minutes(value: float | None) -> float | None:
+    if value is None or value == "" or float(value) == 0:
+        return None
+    if float(value) < 1:
+        raise ConfigError(f"Push every {value} minutes: give 1 minute or more.")
+    return float(value) * 60
+
+
 def _whole(value: float | None) -> int | None:
     if value is None or value == "":
         return None
@@ -265,6 +282,15 @@ def build_train_tab(services: Services) -> dict[str, Any]:
             hub_repo = gr.Textbox(
                 label="Push checkpoints to (optional, needs HF_TOKEN)", placeholder="you/my-voice"
             )
+        with gr.Row():
+            push_every = gr.Number(value=30, label="Push every (minutes)", precision=0)
+            push_state = gr.Checkbox(
+                value=False, label="Push the training state too (to resume on another machine)"
+            )
+            resume_from = gr.Textbox(
+                label="Resume from a Hub repo (optional)",
+                placeholder="you/my-voice: a run pushed with its training state",
+            )
         first = preset_values(list(TRAIN_PRESETS)[0])
         with gr.Row():  # the preset's values; empty (or 0) also means the preset's
             steps = gr.Number(value=first[0], label="Steps", precision=0)
@@ -297,6 +323,9 @@ def build_train_tab(services: Services) -> dict[str, Any]:
                 eval_every,
                 save_every,
                 hub_repo,
+                push_every,
+                push_state,
+                resume_from,
             ],  # fmt: skip
             [run_dir, status],
             concurrency_id="train-control",

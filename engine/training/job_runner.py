@@ -32,15 +32,23 @@ def run_job(run_dir: Path, stop: threading.Event) -> str:
         max_steps=request.steps, batch_size=request.batch_size,
         learning_rate=request.learning_rate, eval_every=request.eval_every,
         save_every=request.save_every, hub_repo=request.hub_repo,
-        hub_interval_s=request.hub_interval_s,
+        hub_interval_s=request.hub_interval_s, hub_endpoint=request.hub_endpoint,
+        hub_push_training_state=request.hub_push_training_state or None,
     )  # fmt: skip
     update_job(run_dir, state="running", pid=os.getpid(), started_at=time.time(),
                max_steps=run.train.max_steps, error=None)  # fmt: skip
+    if request.resume_from_hub:  # a run pushed from another machine (or Space) goes on here
+        from engine.hub_sync import pull_training_state
+
+        pulled = pull_training_state(request.resume_from_hub, run_dir / "checkpoints",
+                                     endpoint=request.hub_endpoint)  # fmt: skip
+        logger.info("Resuming from the Hub's %s", pulled.name if pulled else "nothing (no state)")
     base = None
     if request.base:  # a Hub id is pulled first (with its discriminators, to fine-tune)
         from engine.hub import resolve_model_folder
 
-        base = resolve_model_folder(request.base, run_dir / "base", for_training=True)
+        base = resolve_model_folder(request.base, run_dir / "base", for_training=True,
+                                    endpoint=request.hub_endpoint)  # fmt: skip
     train(request.dataset_dir, run_dir, run, base_dir=base, stop=stop)
     return "stopped" if stop.is_set() else "finished"
 

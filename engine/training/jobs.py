@@ -52,6 +52,9 @@ class TrainingRequest:
     save_every: int | None = None
     hub_repo: str | None = None  # push checkpoints while training (token from HF_TOKEN)
     hub_interval_s: float | None = None
+    hub_push_training_state: bool = False  # also push optimizer state, to resume elsewhere
+    resume_from_hub: str | None = None  # pull a pushed training state first (another machine)
+    hub_endpoint: str | None = None  # None: huggingface.co (or HF_ENDPOINT)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dataset_dir", Path(self.dataset_dir).expanduser().resolve())
@@ -67,6 +70,8 @@ class TrainingRequest:
             raise ConfigError(f"learning_rate must be positive, got {self.learning_rate!r}.")
         if self.base is not None and not str(self.base).strip():
             object.__setattr__(self, "base", None)
+        if self.hub_interval_s is not None and not self.hub_interval_s > 0:
+            raise ConfigError(f"hub_interval_s must be positive, got {self.hub_interval_s!r}.")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (paths as strings)."""

@@ -147,3 +147,44 @@ def test_the_number_fields_show_each_presets_own_schedule(services: Services) ->
     # The preset dropdown drives all five fields.
     preset_events = [d for d in blocks.config["dependencies"] if len(d["outputs"]) == 5]
     assert preset_events and preset_events[0]["targets"][0][1] == "change"
+
+
+@pytest.mark.slow
+def test_a_run_pushed_from_one_space_resumes_on_another(
+    services: Services, prepared_dataset_template: Path, fake_hub, tmp_path: Path,
+    one_thread_training,
+) -> None:  # fmt: skip
+    import shutil
+
+    from webapp.services import Services as AppServices
+
+    repo = "tester/amy-run"
+    space_a = services
+    space_a.hub_endpoint = fake_hub.endpoint
+    shutil.copytree(prepared_dataset_template, space_a.datasets_dir / "tiny")
+    run_dir, status = start_training(space_a, "tiny", "", TINY, 2, 2, None, 100, 2, repo, 10,
+                                     True)  # fmt: skip
+    assert run_dir, status
+    assert _wait(run_dir).startswith("**finished** — step 2 / 2")
+    assert "training_state/meta.json" in fake_hub.files(repo)
+
+    # Another Space: its own empty disk, the same dataset uploaded again, resume from the Hub.
+    space_b = AppServices(
+        data_root=tmp_path / "space-b", features=space_a.features,
+        whisper_model=space_a.whisper_model, hub_endpoint=fake_hub.endpoint,
+    )  # fmt: skip
+    shutil.copytree(prepared_dataset_template, space_b.datasets_dir / "tiny")
+    run_dir, status = start_training(space_b, "tiny", "", TINY, 4, 2, None, 100, 2, repo, 10,
+                                     True, repo)  # fmt: skip
+    assert run_dir, status
+    final = _wait(run_dir)
+    assert final.startswith("**finished** — step 4 / 4"), final
+    log = (Path(run_dir) / "train.log").read_text()
+    assert "Resuming from the Hub's step_00000002" in log
+    assert "Resumed from step_00000002 at step 2" in log  # nothing trained twice
+
+
+def test_push_interval_must_be_a_minute_or_more(services_with_dataset: Services) -> None:
+    run_dir, status = start_training(services_with_dataset, "tiny", "", TINY, 2, 2, None, 2, 2,
+                                     "tester/x", 0.5)  # fmt: skip
+    assert run_dir is None and "1 minute or more" in status
