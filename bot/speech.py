@@ -6,6 +6,7 @@ this module only chooses what to call and turns engine errors into Refusals the 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from dataclasses import dataclass
@@ -16,10 +17,12 @@ import numpy as np
 from bot import replies
 from bot.settings import BotSettings
 from engine.audio import encode_ogg_opus, load_audio
+from engine.device import resolve_device, whisper_compute_type
 from engine.errors import AudioError, ConfigError, ModelNotFoundError, SonareError, TextError
 from engine.features import FeatureConfig
 from engine.prepare.asr import (
     WHISPER_SAMPLE_RATE,
+    AsrConfig,
     FasterWhisperTranscriber,
     OpenAIWhisperTranscriber,
     load_transcriber,
@@ -86,7 +89,7 @@ class SpeechService:
         except VOICE_LOAD_ERRORS as error:  # the bot still starts and explains politely
             logger.error("No voice loaded: %s", error)
         try:
-            transcriber = load_transcriber(self.settings.asr)
+            transcriber = load_transcriber(self._asr_config())
             transcriber.load()
             self.transcriber = transcriber
         except SonareError as error:
@@ -139,10 +142,21 @@ class SpeechService:
                     DEFAULT_VOICE_NAME)  # fmt: skip
         return folder
 
-    def _feature_config(self) -> FeatureConfig | None:
+    def _feature_config(self) -> FeatureConfig:
+        """The feature models, on SONARE_DEVICE (auto: the GPU when there is one); synthesis
+        runs on the same device."""
+        device = resolve_device()
         if self.settings.features is None:
-            return None
-        return FeatureConfig.from_file(self.settings.features)
+            return FeatureConfig(device=device)
+        return FeatureConfig.from_file(self.settings.features, device=device)
+
+    def _asr_config(self) -> AsrConfig:
+        """The configured Whisper; on a GPU when SONARE_DEVICE finds one and the config kept
+        the CPU default."""
+        asr, device = self.settings.asr, resolve_device()
+        if asr.device != "cpu" or device == "cpu":
+            return asr
+        return dataclasses.replace(asr, device=device, compute_type=whisper_compute_type(device))
 
     def decode(self, data: bytes) -> np.ndarray:
         """16 kHz mono audio of a received file; Refusal if undecodable, too long or silent."""

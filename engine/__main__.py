@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.constants import AUTO_LANGUAGE
+from engine.device import resolve_device, whisper_compute_type
 from engine.errors import ConfigError, SonareError
 from engine.features import FeatureConfig
 from engine.text import SYMBOLS, phonemize
@@ -52,7 +53,7 @@ def _feature_config(args: argparse.Namespace) -> FeatureConfig:
         }
         or None,
         "clap_model": args.clap,
-        "device": args.device,
+        "device": resolve_device(args.device),  # --device, else SONARE_DEVICE, else auto
     }
     if args.features:
         return FeatureConfig.from_file(args.features, **overrides)
@@ -134,8 +135,10 @@ class _TqdmProgress:
 def _prepare_config(args: argparse.Namespace) -> Any:
     from engine.prepare import AsrConfig, PrepareConfig
 
+    device = resolve_device(args.device)
     model = {"model": args.whisper} if args.whisper else {}
-    asr = AsrConfig(backend=args.asr, **model)
+    asr = AsrConfig(backend=args.asr, device=device, compute_type=whisper_compute_type(device),
+                    **model)  # fmt: skip
     return PrepareConfig(
         stages=tuple(args.stages),
         asr=asr,
@@ -143,7 +146,7 @@ def _prepare_config(args: argparse.Namespace) -> Any:
         val_per_speaker=args.val_per_speaker,
         normalize_loudness=args.loudness is not None,
         loudness_target_db=args.loudness if args.loudness is not None else -23.0,
-        device=args.device,
+        device=device,
         features=_feature_config(args),
         batch_size=args.batch_size,
     )
@@ -189,7 +192,11 @@ def _add_feature_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--bert-jp", help="Japanese BERT")
     group.add_argument("--bert-en", help="English BERT")
     group.add_argument("--clap", help="CLAP emotion model")
-    group.add_argument("--device", help="cpu, cuda, cuda:1, mps")
+    group.add_argument(
+        "--device",
+        help="auto, cpu, cuda or cuda:N (default: $SONARE_DEVICE, "
+        "else auto: the GPU when PyTorch sees one)",
+    )
 
 
 def _add_synthesize_parser(commands: argparse._SubParsersAction) -> None:

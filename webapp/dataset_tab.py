@@ -10,6 +10,7 @@ from typing import Any
 import gradio as gr
 
 from engine import AUTO_LANGUAGE, ConfigError, SonareError
+from engine.device import whisper_compute_type
 from engine.prepare import AsrConfig, LabelLine, PrepareConfig, PrepareSummary, prepare_dataset
 from engine.prepare.review import apply_review, label_audio, read_review
 from webapp.gpu import gpu_task
@@ -209,7 +210,10 @@ def _require_dataset(services: Services, dataset: str | None) -> Path:
 
 
 def _prepare_config(services: Services, stages: tuple[str, ...], language: str) -> PrepareConfig:
-    asr = AsrConfig(backend=services.asr_backend, model=services.whisper_model)
+    asr = AsrConfig(
+        backend=services.asr_backend, model=services.whisper_model, device=services.device,
+        compute_type=whisper_compute_type(services.device),
+    )  # fmt: skip
     return PrepareConfig(
         stages=stages, asr=asr, language=language or AUTO_LANGUAGE, features=services.features
     )

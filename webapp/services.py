@@ -4,6 +4,7 @@ SONARE_DATA_DIR      data root (default ./sonare-data): datasets/, models/ (pull
 SONARE_FEATURES      feature-model JSON like configs/features.json (default: that file)
 SONARE_WHISPER       Whisper model name or local folder for transcription (default small)
 SONARE_ASR_BACKEND   faster-whisper (default) or openai-whisper
+SONARE_DEVICE        auto (default: the GPU when there is one), cpu, cuda or cuda:N
 SONARE_MAX_UPLOAD_MB largest accepted upload (default 500)
 HF_ENDPOINT          Hub URL (default huggingface.co); the token only ever comes from HF_TOKEN
 """
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine import ConfigError
+from engine.device import DEVICE_ENV, resolve_device
 from engine.features import BertFeaturizer, ClapEmbedder, FeatureConfig
 
 if TYPE_CHECKING:
@@ -159,6 +161,7 @@ class Services:
     asr_backend: str = "faster-whisper"
     max_upload_mb: int = 500
     hub_endpoint: str | None = None
+    device: str = "cpu"  # SONARE_DEVICE, resolved: BERT/CLAP, Whisper and synthesis run here
     shared: SharedFeatures = field(init=False)
     voices: VoiceCache = field(init=False)
     syncers: SyncRegistry = field(init=False)
@@ -176,7 +179,8 @@ class Services:
         """Build from SONARE_* variables (see the module docstring); ConfigError if one is bad."""
         env = os.environ if env is None else env
         features_file = env.get("SONARE_FEATURES") or str(DEFAULT_FEATURES)
-        features = FeatureConfig.from_file(features_file)
+        device = resolve_device(env.get(DEVICE_ENV) or "auto")
+        features = FeatureConfig.from_file(features_file, device=device)
         try:
             max_upload_mb = int(env.get("SONARE_MAX_UPLOAD_MB", "500"))
         except ValueError:
@@ -188,6 +192,7 @@ class Services:
             asr_backend=env.get("SONARE_ASR_BACKEND") or "faster-whisper",
             max_upload_mb=max_upload_mb,
             hub_endpoint=env.get("HF_ENDPOINT") or None,
+            device=device,
         )
 
     @property

@@ -110,7 +110,10 @@ def start_training(
     except Exception as error:  # noqa: BLE001 - ours explain themselves; others are logged
         return None, fail(error)
     how = f"resuming from step {resumed}" if resumed else "from the start"
-    return str(run_dir), f"Training **{dataset}** started ({how})."
+    started = f"Training **{dataset}** started ({how})."
+    if services.device == "cpu" and "tiny" not in preset and "CPU" not in preset:
+        started = f"{CPU_WARNING}\n\n{started}"
+    return str(run_dir), started
 
 
 def stop_training(run_dir: str | None) -> str:
@@ -206,6 +209,19 @@ def _empty_curves() -> pd.DataFrame:
                          "curve": pd.Series(dtype=str)})  # fmt: skip
 
 
+CPU_WARNING = (
+    "⚠️ **No GPU here: this preset trains on the CPU**, at many seconds per step (days for a "
+    "voice). Use a GPU Space or machine (README, GPUs), or the small CPU preset."
+)
+
+
+def device_line(services: Services) -> str:
+    """Where training and synthesis run, shown at the top of the tab."""
+    from engine.device import describe_device
+
+    return f"Device: {describe_device(services.device)} (`SONARE_DEVICE`)"
+
+
 def preset_values(preset: str) -> tuple[int, int, float, int, int]:
     """(steps, batch size, learning rate, evaluate every, save every) the preset trains with.
 
@@ -266,6 +282,7 @@ def build_train_tab(services: Services) -> dict[str, Any]:
     """The Train tab; returns components the app wires to page load."""
     with gr.Tab("Train", id="train") as tab:
         run_dir = gr.State(None)
+        gr.Markdown(device_line(services), elem_id="train-device")
         with gr.Row():
             dataset = gr.Dropdown(
                 services.dataset_names(), label="Dataset", scale=2, elem_id="train-dataset"

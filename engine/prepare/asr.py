@@ -246,9 +246,12 @@ class FasterWhisperTranscriber(_LazyWhisper):
                 config, f"unknown name; known names: {', '.join(available_models())}"
             )
         try:
+            # CTranslate2 names a GPU as ("cuda", index), not "cuda:N".
+            device, _, index = config.device.partition(":")
             return WhisperModel(
                 model,
-                device=config.device,
+                device=device,
+                device_index=int(index or 0),
                 compute_type=config.compute_type,
                 cpu_threads=config.cpu_threads,
                 download_root=config.download_root,

@@ -283,6 +283,9 @@ def _build_session(
         accelerator.load_state(str(resume))
         session.precision.load_state_dict(session.progress.loss_scaler or {})
         logger.info("Resumed from %s at step %d", resume.name, session.progress.step)
+    if accelerator.device.type == "cpu" and run.model.hidden_channels >= 192:
+        logger.warning("A full-size model on the CPU: expect many seconds per step. Is the GPU "
+                       "visible to PyTorch (torch.cuda.is_available())?")  # fmt: skip
     tf32 = enable_tf32(accelerator.device)
     logger.info("Training on %s (%d process%s), precision %s%s", accelerator.device,
                 accelerator.num_processes, "" if accelerator.num_processes == 1 else "es",

@@ -188,3 +188,17 @@ def test_push_interval_must_be_a_minute_or_more(services_with_dataset: Services)
     run_dir, status = start_training(services_with_dataset, "tiny", "", TINY, 2, 2, None, 2, 2,
                                      "tester/x", 0.5)  # fmt: skip
     assert run_dir is None and "1 minute or more" in status
+
+
+def test_the_tab_names_the_device_and_warns_before_a_full_size_cpu_run(
+    services_with_dataset: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from webapp.train_tab import device_line
+
+    services = services_with_dataset
+    assert services.device == "cpu" and "CPU" in device_line(services)
+    monkeypatch.setattr(TrainingJob, "start", classmethod(lambda cls, request: None))
+    _, status = start_training(services, "tiny", "", "base 2.2", 2, 2, None, 2, 2)
+    assert "No GPU here" in status and "started" in status
+    _, status = start_training(services, "tiny", "", TINY, 2, 2, None, 2, 2)
+    assert "No GPU here" not in status
