@@ -264,7 +264,8 @@ def _add_prepare_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _train_command(args: argparse.Namespace) -> int:
-    from engine.training import RunConfig, train
+    from engine.training import RunConfig
+    from engine.training.recovery import train_fitting_memory
 
     run = RunConfig.from_file(args.config) if args.config else RunConfig()
     run = run.with_train(
@@ -300,7 +301,7 @@ def _train_command(args: argparse.Namespace) -> int:
 
         base = resolve_model_folder(args.base, out_dir / "base", for_training=True,
                                     endpoint=run.train.hub_endpoint)  # fmt: skip
-    latest = train(args.dataset, out_dir, run, base_dir=base, stop=stop)
+    latest = train_fitting_memory(args.dataset, out_dir, run, base_dir=base, stop=stop)
     print(latest)
     return 0
 

@@ -187,6 +187,8 @@ def format_status(status: TrainingStatus) -> str:
     text = " · ".join(parts)
     if status.error:
         text += f"\n\n⚠️ {status.error}"
+    if status.notice:
+        text += f"\n\nℹ️ {status.notice}"
     if status.latest_voice is not None:
         text += f"\n\nNewest voice: `{status.latest_voice.parent.name}` (Synthesize tab)."
     return text

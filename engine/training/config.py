@@ -28,6 +28,9 @@ class TrainConfig:
     betas: tuple[float, float] = (0.8, 0.99)
     eps: float = 1e-9
     batch_size: int = 12
+    # Optimizer steps add up this many batches: batch_size x this is the effective batch (what a
+    # GPU too small for 2.2's batch 12 uses, and what an out-of-memory retry doubles).
+    gradient_accumulation_steps: int = 1
     lr_decay: float = 0.99995  # ExponentialLR gamma, stepped once per epoch as 2.2
     c_mel: float = 45.0
     c_kl: float = 1.0
@@ -64,7 +67,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
         object.__setattr__(self, "bucket_boundaries", tuple(int(b) for b in self.bucket_boundaries))
-        positive = ("batch_size", "max_steps", "log_every", "eval_every", "save_every")
+        positive = ("batch_size", "gradient_accumulation_steps", "max_steps", "log_every",
+                    "eval_every", "save_every")  # fmt: skip
         for name in (*positive, "keep_checkpoints", "max_text_len"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:

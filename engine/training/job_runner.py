@@ -24,7 +24,8 @@ logger = logging.getLogger("engine.training.job_runner")
 
 def run_job(run_dir: Path, stop: threading.Event) -> str:
     """Train what job.json asks for; returns the final state written there."""
-    from engine.training import RunConfig, train
+    from engine.training import RunConfig
+    from engine.training.recovery import train_fitting_memory
 
     request = TrainingRequest.from_dict(read_job(run_dir)["request"])
     run = RunConfig.from_file(request.config) if request.config else RunConfig()
@@ -49,7 +50,12 @@ def run_job(run_dir: Path, stop: threading.Event) -> str:
 
         base = resolve_model_folder(request.base, run_dir / "base", for_training=True,
                                     endpoint=request.hub_endpoint)  # fmt: skip
-    train(request.dataset_dir, run_dir, run, base_dir=base, stop=stop)
+
+    def tell(smaller: RunConfig, message: str) -> None:  # the app shows job.json's notice
+        update_job(run_dir, notice=message, batch_size=smaller.train.batch_size)
+
+    train_fitting_memory(request.dataset_dir, run_dir, run, base_dir=base, stop=stop,
+                         on_retry=tell)  # fmt: skip
     return "stopped" if stop.is_set() else "finished"
 
 

@@ -102,6 +102,7 @@ class TrainingStatus:
     latest_voice: Path | None = None  # the newest checkpoint's generator: Voice.load accepts it
     log_tail: str = ""
     error: str | None = None
+    notice: str | None = None  # e.g. the batch was halved after running out of GPU memory
 
     @property
     def running(self) -> bool:
@@ -154,7 +155,7 @@ class TrainingJob:
             max_steps=max_steps, steps_per_s=rate, eta_s=eta, metrics=metrics,
             samples=newest_samples(self.run_dir),
             latest_voice=latest / GENERATOR_DIR if latest is not None else None,
-            log_tail=_log_tail(self.run_dir / LOG_FILE), error=error,
+            log_tail=_log_tail(self.run_dir / LOG_FILE), error=error, notice=job.get("notice"),
         )  # fmt: skip
 
     def stop(self, timeout_s: float = 60.0) -> TrainingStatus:

@@ -152,8 +152,10 @@ def _train_loop(session: Session) -> Path:
             batches = accelerator.skip_first_batches(batches, progress.batches_in_epoch)
         for batch in batches:
             metrics = _train_step(session, batch)
-            progress.step += 1
             progress.batches_in_epoch += 1
+            if not accelerator.sync_gradients:
+                continue  # accumulating: a step is one optimizer update
+            progress.step += 1
             _report(session, metrics, bar)
             val_loss = _evaluate(session) if progress.step % train_cfg.eval_every == 0 else None
             stopping = _stop_requested(session)
@@ -228,6 +230,7 @@ def _build_session(
     accelerator = Accelerator(
         cpu=_cpu_processes(),
         mixed_precision="no",
+        gradient_accumulation_steps=run.train.gradient_accumulation_steps,
         log_with="tensorboard",
         project_dir=str(out_dir),
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],

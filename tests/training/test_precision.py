@@ -122,3 +122,20 @@ def test_accelerate_launch_precision_applies_when_the_config_leaves_it_open(
     )
     monkeypatch.delenv("ACCELERATE_MIXED_PRECISION")
     assert mixed_precision(None) == "no"
+
+
+def test_gradient_accumulation_steps_once_per_group_of_batches(
+    tiny_dataset: Path, tmp_path: Path
+) -> None:
+    run = RunConfig.from_file(TINY_CONFIG).with_train(
+        gradient_accumulation_steps=2, empty_emo_probability=0.0, bucket_boundaries=(0, 100000)
+    )
+    session = _build_session(tiny_dataset, tmp_path / "run", run, None)
+    seen = _record_step_grads(session)
+    batches = list(session.loader)[:2] * 2
+    synced = []
+    for batch in batches:
+        _train_step(session, batch)
+        synced.append(session.accelerator.sync_gradients)
+    assert synced == [False, True, False, True]
+    assert {index: len(norms) for index, norms in seen.items()} == {0: 2, 1: 2, 2: 2}
