@@ -220,8 +220,11 @@ CPU_WARNING = (
 def device_line(services: Services) -> str:
     """Where training and synthesis run, shown at the top of the tab."""
     from engine.device import describe_device
+    from engine.training.hardware import detect_hardware_preset
 
-    return f"Device: {describe_device(services.device)} (`SONARE_DEVICE`)"
+    preset = detect_hardware_preset(services.device)
+    return (f"Device: {describe_device(services.device)} (`SONARE_DEVICE`). The base 2.2 preset "
+            f"trains here as {preset.describe()}.")  # fmt: skip
 
 
 def preset_values(preset: str) -> tuple[int, int, float, int, int]:

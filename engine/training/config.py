@@ -31,6 +31,9 @@ class TrainConfig:
     # Optimizer steps add up this many batches: batch_size x this is the effective batch (what a
     # GPU too small for 2.2's batch 12 uses, and what an out-of-memory retry doubles).
     gradient_accumulation_steps: int = 1
+    # Fit batch, accumulation and precision to the GPU found (engine.training.hardware); the
+    # base preset does, settings given explicitly still win.
+    hardware_preset: bool = False
     lr_decay: float = 0.99995  # ExponentialLR gamma, stepped once per epoch as 2.2
     c_mel: float = 45.0
     c_kl: float = 1.0

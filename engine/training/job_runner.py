@@ -24,11 +24,17 @@ logger = logging.getLogger("engine.training.job_runner")
 
 def run_job(run_dir: Path, stop: threading.Event) -> str:
     """Train what job.json asks for; returns the final state written there."""
+    import torch
+
     from engine.training import RunConfig
+    from engine.training.hardware import apply_hardware_preset
     from engine.training.recovery import train_fitting_memory
 
     request = TrainingRequest.from_dict(read_job(run_dir)["request"])
     run = RunConfig.from_file(request.config) if request.config else RunConfig()
+    run, preset = apply_hardware_preset(run, "cuda" if torch.cuda.is_available() else "cpu")
+    if preset is not None:
+        logger.info("Hardware preset %s", preset.describe())
     run = run.with_train(
         max_steps=request.steps, batch_size=request.batch_size,
         learning_rate=request.learning_rate, eval_every=request.eval_every,
