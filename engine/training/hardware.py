@@ -2,8 +2,8 @@
 
 The figures rest on `benchmarks/train_memory.py` (one full-size step on clips of the longest
 bucket, 990 frames, float32, measured on the CPU allocator): the weights, gradients and Adam
-moments take 1,673 MiB (109.7 M parameters), and each item of a batch adds about 1.1 GiB of
-activations. Mixed precision is assumed to keep 60 % of that (not measured: no GPU here), a CUDA
+moments take 1,673 MiB (109.7 M parameters), and a step adds 767 MiB plus 1,079 MiB per batch
+item (batch 1, 2, 4, 8: 1,846 / 3,086 / 5,147 / 9,401 MiB). Mixed precision is assumed to keep 60 % of that (not measured: no GPU here), a CUDA
 context about 600 MiB, and only 85 % of the card is planned for. Every preset keeps 2.2's
 effective batch of 12 through gradient accumulation; if a preset still runs out of memory, the
 run halves its batch and goes on (engine.training.recovery).
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from engine.training.config import RunConfig
 
 MODEL_STATE_MIB = 1673  # train_memory.py: weights + gradients + Adam moments, float32
-ITEM_MIB = 1100  # activations per batch item at 990 frames, float32
-FIXED_MIB = 700  # what a step adds beyond the items
+ITEM_MIB = 1079  # activations per batch item at 990 frames, float32 (train_memory.py)
+FIXED_MIB = 767  # what a step adds beyond the items (train_memory.py)
 CUDA_CONTEXT_MIB = 600
 MIXED_ACTIVATION_SHARE = 0.6  # assumed for fp16/bf16 autocast
 PLANNED_SHARE = 0.85
