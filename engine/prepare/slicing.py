@@ -123,31 +123,32 @@ class VoiceActivityDetector:
     def _load_silero(self) -> None:
         import torch
 
-        threads = torch.get_num_threads()  # importing silero_vad.model sets torch to 1 thread
+        # silero_vad's import calls torch.set_num_threads(1): process-wide, and inherited by
+        # every thread that first touches torch meanwhile (a web-app worker would synthesize on
+        # one core for good). The call is made a no-op for the import.
+        set_num_threads = torch.set_num_threads
+        torch.set_num_threads = lambda _threads: None
         try:
             from silero_vad import load_silero_vad
 
-            with warnings.catch_warnings():  # silero loads with torch.jit.load (deprecated)
+            # The ONNX model runs in its own onnxruntime session with one thread (what silero's
+            # 32 ms steps want), so inference needs no torch.set_num_threads(1) either.
+            with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)
-                self._model = load_silero_vad(onnx=False)
+                self._model = load_silero_vad(onnx=True)
         except Exception as error:  # a broken optional install must not stop data preparation
             logger.warning("silero-vad unavailable (%s); using the energy detector.", error)
             self._load_failed = True
         finally:
-            torch.set_num_threads(threads)
+            torch.set_num_threads = set_num_threads
 
     def _silero_intervals(self, audio: np.ndarray, sample_rate: int) -> list[tuple[float, float]]:
         import torch
         from silero_vad import get_speech_timestamps_from_probs
 
         audio_16k = resample(audio, sample_rate, VAD_RATE)
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # silero's 32 ms steps run several times faster on one thread
-        try:
-            with torch.inference_mode():
-                probs = self._model.audio_forward(torch.from_numpy(audio_16k), VAD_RATE)
-        finally:
-            torch.set_num_threads(threads)
+        with torch.inference_mode():
+            probs = self._model.audio_forward(torch.from_numpy(audio_16k), VAD_RATE)
         config = self.config
         stamps = get_speech_timestamps_from_probs(
             probs.reshape(-1).tolist(),

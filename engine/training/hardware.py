@@ -3,10 +3,11 @@
 The figures rest on `benchmarks/train_memory.py` (one full-size step on clips of the longest
 bucket, 990 frames, float32, measured on the CPU allocator): the weights, gradients and Adam
 moments take 1,673 MiB (109.7 M parameters), and a step adds 767 MiB plus 1,079 MiB per batch
-item (batch 1, 2, 4, 8: 1,846 / 3,086 / 5,147 / 9,401 MiB). Mixed precision is assumed to keep 60 % of that (not measured: no GPU here), a CUDA
-context about 600 MiB, and only 85 % of the card is planned for. Every preset keeps 2.2's
-effective batch of 12 through gradient accumulation; if a preset still runs out of memory, the
-run halves its batch and goes on (engine.training.recovery).
+item (batch 1, 2, 4, 8: 1,846 / 3,086 / 5,147 / 9,401 MiB). Mixed precision is assumed to keep
+60 % of the activations (not measured: no GPU here), a CUDA context about 600 MiB, and only 85 %
+of the card is planned for. Every preset keeps 2.2's effective batch of 12 through gradient
+accumulation; if a preset still runs out of memory, the run halves its batch and goes on
+(engine.training.recovery).
 """
 
 from __future__ import annotations

@@ -208,3 +208,36 @@ def test_torch_threads_restored(
 def test_config_is_validated(changes: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
         SliceConfig(**changes)  # type: ignore[arg-type]
+
+
+def test_voice_activity_detection_leaves_other_threads_their_torch_threads(
+    recordings: dict[str, Recording], detector: VoiceActivityDetector
+) -> None:
+    """torch.set_num_threads(1) while silero ran leaked into every thread that first touched
+    torch meanwhile (OpenMP hands a new thread the current count): a web-app worker thread born
+    during a preparation synthesized on one core for good. Threads started during detection
+    must get the process's count."""
+    import threading
+
+    audio, rate = load_audio(recordings["opus"].path)
+    before = torch.get_num_threads()
+    seen, done = set(), threading.Event()
+
+    def first_reading() -> None:
+        seen.add(torch.get_num_threads())
+
+    def watch() -> None:
+        while not done.is_set():  # one new thread after another, as a worker pool grows
+            newcomer = threading.Thread(target=first_reading)
+            newcomer.start()
+            newcomer.join()
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        for _ in range(3):
+            detector.speech_intervals(audio, rate)
+    finally:
+        done.set()
+        watcher.join()
+    assert seen == {before}
