@@ -153,6 +153,8 @@ def _shot(page, artifacts: Path, name: str) -> None:
 
 
 def _dataset_tab(page, data_root: Path, artifacts: Path) -> None:
+    from playwright.sync_api import Error as PlaywrightError
+
     _shot(page, artifacts, "1-dataset-empty")
     page.get_by_label("New dataset name").fill("amy")
     page.get_by_role("button", name="Create dataset").click()
@@ -178,7 +180,18 @@ def _dataset_tab(page, data_root: Path, artifacts: Path) -> None:
     editor = table.locator('[data-testid="cell-1-4"] textarea, [data-testid="cell-1-4"] input')
     editor.first.fill(EDITED_TEXT)
     editor.first.press("Enter")
-    table.locator('[data-testid="cell-4-0"] input[type=checkbox]').check()
+    # The table re-renders after an edit: a click that lands meanwhile is lost, so wait for the
+    # edited text, then tick (again if the first click fell into a re-render).
+    table.locator('[data-testid="cell-1-4"]').get_by_text(EDITED_TEXT).wait_for()
+    delete = table.locator('[data-testid="cell-4-0"] input[type=checkbox]')
+    for attempt in range(3):
+        try:
+            delete.check(timeout=10_000)
+            break
+        except PlaywrightError as error:  # "Clicking the checkbox did not change its state"
+            if attempt == 2:
+                raise error
+            page.wait_for_timeout(500)
     page.locator("#save-edits").click()
     page.get_by_text("Saved esd.list: 1 edited, 1 removed, 4 kept").wait_for()
     esd = (data_root / "datasets" / "amy" / "esd.list").read_text(encoding="utf-8")
