@@ -263,19 +263,13 @@ def _add_prepare_parser(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_prepare_command)
 
 
-def _has_gpu() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
 def _train_command(args: argparse.Namespace) -> int:
     from engine.training import RunConfig
     from engine.training.hardware import apply_hardware_preset
     from engine.training.recovery import train_fitting_memory
 
     run = RunConfig.from_file(args.config) if args.config else RunConfig()
-    run, preset = apply_hardware_preset(run, "cuda" if _has_gpu() else "cpu")
+    run, preset = apply_hardware_preset(run, resolve_device("auto"))  # where Accelerate trains
     if preset is not None:
         print(f"hardware preset {preset.describe()}", file=sys.stderr)
     run = run.with_train(

@@ -24,15 +24,14 @@ logger = logging.getLogger("engine.training.job_runner")
 
 def run_job(run_dir: Path, stop: threading.Event) -> str:
     """Train what job.json asks for; returns the final state written there."""
-    import torch
-
+    from engine.device import resolve_device
     from engine.training import RunConfig
     from engine.training.hardware import apply_hardware_preset
     from engine.training.recovery import train_fitting_memory
 
     request = TrainingRequest.from_dict(read_job(run_dir)["request"])
     run = RunConfig.from_file(request.config) if request.config else RunConfig()
-    run, preset = apply_hardware_preset(run, "cuda" if torch.cuda.is_available() else "cpu")
+    run, preset = apply_hardware_preset(run, resolve_device("auto"))  # where Accelerate trains
     if preset is not None:
         logger.info("Hardware preset %s", preset.describe())
     run = run.with_train(
