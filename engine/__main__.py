@@ -267,6 +267,7 @@ def _train_command(args: argparse.Namespace) -> int:
     from engine.training import RunConfig
     from engine.training.hardware import apply_hardware_preset
     from engine.training.recovery import train_fitting_memory
+    from engine.training.sources import fetch_run_sources
 
     run = RunConfig.from_file(args.config) if args.config else RunConfig()
     run, preset = apply_hardware_preset(run, resolve_device("auto"))  # where Accelerate trains
@@ -289,23 +290,13 @@ def _train_command(args: argparse.Namespace) -> int:
         hub_endpoint=args.hub_endpoint,
     )
     out_dir = Path(args.out) if args.out else Path(args.dataset) / "models"
-    if args.resume_from_hub:
-        from engine.hub_sync import pull_training_state
-
-        pulled = pull_training_state(
-            args.resume_from_hub, out_dir / "checkpoints", endpoint=run.train.hub_endpoint
-        )
-        if pulled is not None:
-            print(f"resuming from the Hub's {pulled.name}", file=sys.stderr)
+    sources = fetch_run_sources(out_dir, base=args.base, resume_from_hub=args.resume_from_hub,
+                                endpoint=run.train.hub_endpoint)  # fmt: skip
+    if sources.resumed_state is not None:
+        print(f"resuming from the Hub's {sources.resumed_state.name}", file=sys.stderr)
     stop = threading.Event()  # SIGTERM: save a checkpoint of the current step, then exit
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    base = None
-    if args.base:
-        from engine.hub import resolve_model_folder
-
-        base = resolve_model_folder(args.base, out_dir / "base", for_training=True,
-                                    endpoint=run.train.hub_endpoint)  # fmt: skip
-    latest = train_fitting_memory(args.dataset, out_dir, run, base_dir=base, stop=stop)
+    latest = train_fitting_memory(args.dataset, out_dir, run, base_dir=sources.base_dir, stop=stop)
     print(latest)
     return 0
 

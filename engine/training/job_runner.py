@@ -28,6 +28,7 @@ def run_job(run_dir: Path, stop: threading.Event) -> str:
     from engine.training import RunConfig
     from engine.training.hardware import apply_hardware_preset
     from engine.training.recovery import train_fitting_memory
+    from engine.training.sources import fetch_run_sources
 
     request = TrainingRequest.from_dict(read_job(run_dir)["request"])
     run = RunConfig.from_file(request.config) if request.config else RunConfig()
@@ -43,23 +44,14 @@ def run_job(run_dir: Path, stop: threading.Event) -> str:
     )  # fmt: skip
     update_job(run_dir, state="running", pid=os.getpid(), started_at=time.time(),
                max_steps=run.train.max_steps, error=None)  # fmt: skip
-    if request.resume_from_hub:  # a run pushed from another machine (or Space) goes on here
-        from engine.hub_sync import pull_training_state
-
-        pulled = pull_training_state(request.resume_from_hub, run_dir / "checkpoints",
-                                     endpoint=request.hub_endpoint)  # fmt: skip
-        logger.info("Resuming from the Hub's %s", pulled.name if pulled else "nothing (no state)")
-    base = None
-    if request.base:  # a Hub id is pulled first (with its discriminators, to fine-tune)
-        from engine.hub import resolve_model_folder
-
-        base = resolve_model_folder(request.base, run_dir / "base", for_training=True,
-                                    endpoint=request.hub_endpoint)  # fmt: skip
+    sources = fetch_run_sources(run_dir, base=request.base,
+                                resume_from_hub=request.resume_from_hub,
+                                endpoint=request.hub_endpoint)  # fmt: skip
 
     def tell(smaller: RunConfig, message: str) -> None:  # the app shows job.json's notice
         update_job(run_dir, notice=message, batch_size=smaller.train.batch_size)
 
-    train_fitting_memory(request.dataset_dir, run_dir, run, base_dir=base, stop=stop,
+    train_fitting_memory(request.dataset_dir, run_dir, run, base_dir=sources.base_dir, stop=stop,
                          on_retry=tell)  # fmt: skip
     return "stopped" if stop.is_set() else "finished"
 

@@ -1,6 +1,6 @@
 """The training loop of Bert-VITS2 2.2 on Accelerate: G, D and the duration discriminator.
 
-Read `train()` top to bottom: build data and networks, prepare them in one call, resume, then
+Read `train()` top to bottom: build data and networks, prepare them, resume, then
 per batch a discriminator step and a generator step, with evaluation and crash-safe saves.
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DataLoaderConfiguration, DistributedDataParallelKwargs, set_seed
+from accelerate.utils import DataLoaderConfiguration, set_seed
 from torch import Tensor, nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
@@ -66,6 +66,7 @@ from engine.training.data import (
     collate_batch,
     read_speaker_ids,
 )
+from engine.training.distributed import cpu_processes, prepare_networks, unused_parameter_search
 from engine.training.losses import (
     discriminator_loss,
     feature_matching_loss,
@@ -213,27 +214,17 @@ def mixed_precision(configured: str | None) -> str:
     return launched if launched in ("no", "fp16", "bf16") else "no"
 
 
-def _cpu_processes() -> bool:
-    """Whether a launcher (torchrun) started several processes on a machine without a GPU.
-
-    Accelerate builds a CPU process group (gloo) only when asked for the CPU; otherwise each rank
-    would see no process group, believe it is the main process, and write the same checkpoints.
-    """
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.accelerator.is_available()
-
-
 def _build_session(
     dataset_dir: Path, out_dir: Path, run: RunConfig, base_dir: str | Path | None
 ) -> Session:
-    # find_unused_parameters: 2.2 wraps its duration discriminator this way; accelerate applies
-    # one setting to every model. Mixed precision is the loop's own (engine.training.precision).
+    # Mixed precision is the loop's own (engine.training.precision); DDP options are set per
+    # network when they are prepared (engine.training.distributed).
     accelerator = Accelerator(
-        cpu=_cpu_processes(),
+        cpu=cpu_processes(),
         mixed_precision="no",
         gradient_accumulation_steps=run.train.gradient_accumulation_steps,
         log_with="tensorboard",
         project_dir=str(out_dir),
-        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
         # Pinned batches (loader_settings) go to the GPU without blocking the loop.
         dataloader_config=DataLoaderConfiguration(non_blocking=True),
     )
@@ -262,10 +253,9 @@ def _build_session(
     )
     val_set = _build_val_set(layout, spk2id, run)
     models = [net for net in (net_g, net_d, net_dur) if net is not None]
-    prepared = accelerator.prepare(*models, *optimizers, loader)
-    models, optimizers, loader = (
-        prepared[: len(models)], list(prepared[len(models) : -1]), prepared[-1],
-    )  # fmt: skip
+    search_unused = unused_parameter_search(model)[: len(models)]
+    models = prepare_networks(accelerator, models, search_unused)
+    *optimizers, loader = accelerator.prepare(*optimizers, loader)
     mel_basis = mel_filterbank(
         run.audio.sampling_rate,
         run.audio.filter_length,
