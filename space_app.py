@@ -18,6 +18,7 @@ from engine import AUTO_LANGUAGE, SonareError, phonemize
 from engine.text import SYMBOLS
 from engine.training.jobs import stop_running_jobs
 from webapp.dataset_tab import build_dataset_tab
+from webapp.gpu import preload_feature_models
 from webapp.hub_tab import build_hub_tab, token_status
 from webapp.services import REPO_ROOT, Services
 from webapp.synthesize_tab import build_synthesize_tab, refresh_voices
@@ -127,6 +128,8 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     services = Services.from_env()
     services.data_root.mkdir(parents=True, exist_ok=True)
+    if services.zero_gpu:
+        preload_feature_models(services)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         launch(services, server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))

@@ -11,9 +11,8 @@ import gradio as gr
 
 from engine import AUTO_LANGUAGE, ConfigError, SonareError
 from engine.device import whisper_compute_type
-from engine.prepare import AsrConfig, LabelLine, PrepareConfig, PrepareSummary, prepare_dataset
+from engine.prepare import AsrConfig, LabelLine, PrepareConfig, PrepareSummary
 from engine.prepare.review import apply_review, label_audio, read_review
-from webapp.gpu import gpu_task
 from webapp.messages import fail, warn
 from webapp.services import SAMPLE_RECORDING, Services, check_dataset_name
 
@@ -92,7 +91,7 @@ def transcribe_recordings(
         if not accepted and not refused and not (root / "manifest.json").is_file():
             return _rows(root), warn("⚠️ Add at least one recording (or use the sample).")
         config = _prepare_config(services, FIRST_STAGES, language)
-        summary = _prepare(services, root, speaker, accepted, config, progress)
+        summary = services.gpu.prepare(root, speaker, accepted, config, progress)
     except Exception as error:  # noqa: BLE001 - ours explain themselves; others are logged
         return _rows_or_empty(services, dataset), fail(error)
     lines = [f"Transcribed: {summary.stages.get('transcribe', {}).get('kept', 0)} utterances."]
@@ -169,7 +168,7 @@ def finish_dataset(
             raise ConfigError("No transcripts yet: slice and transcribe recordings first.")
         config = _prepare_config(services, LAST_STAGES, AUTO_LANGUAGE)
         config.val_per_speaker = val_count
-        summary = _prepare(services, root, None, [], config, progress)
+        summary = services.gpu.prepare(root, None, [], config, progress)
     except Exception as error:  # noqa: BLE001 - ours explain themselves; others are logged
         return "", fail(error)
     return format_summary(summary), f"Dataset **{root.name}** is ready for training."
@@ -216,30 +215,6 @@ def _prepare_config(services: Services, stages: tuple[str, ...], language: str) 
     )  # fmt: skip
     return PrepareConfig(
         stages=stages, asr=asr, language=language or AUTO_LANGUAGE, features=services.features
-    )
-
-
-@gpu_task(duration_s=120)
-def _prepare(
-    services: Services,
-    root: Path,
-    speaker: str | None,
-    files: list[Path],
-    config: PrepareConfig,
-    progress: Progress | None,
-) -> PrepareSummary:
-    def report(stage: str, done: int, total: int) -> None:
-        if progress is not None:
-            progress((done, max(total, 1)), desc=f"{stage}: {done}/{total}")
-
-    return prepare_dataset(
-        root,
-        speaker.strip() if speaker else None,
-        files,
-        config,
-        report,
-        featurizer=services.shared.featurizer,
-        clap_embedder=services.shared.clap,
     )
 
 

@@ -1,31 +1,221 @@
-"""ZeroGPU support: `gpu_task` wraps a callback in `spaces.GPU` when that package is installed.
+"""ZeroGPU: Spaces that lend a GPU per call, and the app's GPU work shaped for it.
 
-On a ZeroGPU Space the wrapped callback gets a GPU for its duration; elsewhere (no `spaces`
-package, or a Space with CPU or a dedicated GPU) it runs unchanged.
+How ZeroGPU runs a `spaces.GPU` function (read from spaces 0.51): the app process never sees
+a GPU; `import spaces` patches torch so that `.to("cuda")` there makes placeholder tensors. Each
+call is scheduled for `duration` seconds and runs in a worker process forked from the app,
+which moves those tensors onto the GPU first and is reused by later calls while it lives. The
+call's arguments and results cross by pickle (Services holds locks, which do not pickle), and
+only gr.Error keeps its message: any other exception arrives as "ZeroGPU worker error" and its
+class name.
+
+So the app's GPU tasks (`GpuTasks`) are closures over the Services, taking and returning plain
+values; the callers load the voice in the app process before the call, so a new worker starts
+with it on the GPU; errors travel back as values and are raised again with their message; and
+each call asks for a duration sized to its work. Off ZeroGPU the same closures run in-process.
+Training cannot run this way (minutes per call against hours per voice): the Train tab says so.
 """
 
 from __future__ import annotations
 
-import importlib.util
-from collections.abc import Callable
-from typing import Any, TypeVar
+import dataclasses
+import functools
+import inspect
+import logging
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import numpy as np
+
+if TYPE_CHECKING:
+    from engine.prepare import PrepareConfig, PrepareSummary
+    from engine.synthesis import SynthesisParams
+    from webapp.services import Services
+
+logger = logging.getLogger(__name__)
+
+ZERO_GPU_ENV = "SPACES_ZERO_GPU"  # set to true by Hugging Face on ZeroGPU hardware
+MAX_SPEAK_S = 120
+MAX_PREPARE_S = 300
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def spaces_available() -> bool:
-    """True when the `spaces` package (Hugging Face ZeroGPU) can be imported."""
-    return importlib.util.find_spec("spaces") is not None
+def on_zero_gpu(env: Mapping[str, str] | None = None) -> bool:
+    """True on a ZeroGPU Space."""
+    env = os.environ if env is None else env
+    return env.get(ZERO_GPU_ENV, "").strip().lower() in {"1", "true", "yes"}
 
 
-def gpu_task(duration_s: int = 60) -> Callable[[F], F]:
-    """A decorator: `spaces.GPU(duration=duration_s)` on ZeroGPU, the identity elsewhere."""
-    if not spaces_available():
+def start_zero_gpu() -> None:
+    """Import `spaces` now, before anything touches CUDA: it patches torch for ZeroGPU."""
+    import spaces  # noqa: F401 - imported for its patches
+
+
+def gpu_task(duration: int | Callable[..., int], zero_gpu: bool) -> Callable[[F], F]:
+    """A decorator: `spaces.GPU(duration=…)` on ZeroGPU (errors carried back with their
+    message), the identity elsewhere. `duration` may be a function of the call's arguments."""
+    if not zero_gpu:
         return _identity
     import spaces
 
-    return spaces.GPU(duration=duration_s)
+    def decorate(task: F) -> F:
+        if inspect.isgeneratorfunction(task):
+            return _generator_task(task, spaces.GPU(duration=duration)(_yielding(task)))
+        return _regular_task(task, spaces.GPU(duration=duration)(_returning(task)))
+
+    return decorate
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """An exception raised in a ZeroGPU worker, as picklable values."""
+
+    kind: type[BaseException]
+    message: str
+
+    def error(self) -> BaseException:
+        try:
+            return self.kind(self.message)
+        except Exception:  # noqa: BLE001 - a constructor that wants more than a message
+            return RuntimeError(self.message)
+
+
+def _failure(error: Exception) -> _Failure:
+    from engine import SonareError
+
+    if not isinstance(error, SonareError):
+        logger.exception("GPU task failed")  # the worker's log is the Space's log
+    return _Failure(type(error), str(error))
+
+
+def _single_threaded_if_forked(app_pid: int) -> None:
+    """In a worker forked from the app, keep torch's CPU ops off OpenMP: libgomp's thread team
+    does not survive a fork, and the first parallel CPU op would wait for it forever (seen with
+    a LayerNorm). The worker's real work is on its GPU."""
+    if os.getpid() != app_pid:
+        import torch
+
+        torch.set_num_threads(1)
+
+
+def _returning(task: Callable[..., Any]) -> Callable[..., Any]:
+    app_pid = os.getpid()
+
+    @functools.wraps(task)
+    def in_worker(*args: Any, **kwargs: Any) -> Any:
+        _single_threaded_if_forked(app_pid)
+        try:
+            return task(*args, **kwargs)
+        except Exception as error:  # noqa: BLE001 - carried back, raised again in the app
+            return _failure(error)
+
+    return in_worker
+
+
+def _yielding(task: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
+    app_pid = os.getpid()
+
+    @functools.wraps(task)
+    def in_worker(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        _single_threaded_if_forked(app_pid)
+        try:
+            yield from task(*args, **kwargs)
+        except Exception as error:  # noqa: BLE001 - carried back, raised again in the app
+            yield _failure(error)
+
+    return in_worker
+
+
+def _regular_task(task: F, scheduled: Callable[..., Any]) -> F:
+    @functools.wraps(task)
+    def in_app(*args: Any, **kwargs: Any) -> Any:
+        result = scheduled(*args, **kwargs)
+        if isinstance(result, _Failure):
+            raise result.error()
+        return result
+
+    return in_app  # type: ignore[return-value]
+
+
+def _generator_task(task: F, scheduled: Callable[..., Iterator[Any]]) -> F:
+    @functools.wraps(task)
+    def in_app(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        for item in scheduled(*args, **kwargs):
+            if isinstance(item, _Failure):
+                raise item.error()
+            yield item
+
+    return in_app  # type: ignore[return-value]
 
 
 def _identity(function: F) -> F:
     return function
+
+
+def speak_seconds(folder: str, text: str, params: SynthesisParams) -> int:
+    """GPU time to ask for a synthesis: BERT and the decoder take ~1 s per 40 characters on a
+    loaded worker, plus loading what the worker does not hold yet."""
+    return min(MAX_SPEAK_S, 20 + len(text) // 40)
+
+
+def prepare_seconds(
+    root: Path, speaker: str | None, files: list[Path], config: PrepareConfig, progress: Any
+) -> int:
+    """GPU time to ask for preparing a dataset: Whisper and the features take ~20 s per minute of
+    recordings (estimated from the file sizes at 1 MB per minute), at least a minute."""
+    megabytes = sum(_size(path) for path in files) / 2**20
+    if not files:  # the later stages over the whole dataset
+        megabytes = sum(_size(p) for p in Path(root).glob("wavs/**/*.wav")) / 2**20 / 10
+    return int(min(MAX_PREPARE_S, 60 + 20 * megabytes))
+
+
+def _size(path: Path) -> int:
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return 0
+
+
+class GpuTasks:
+    """The app's GPU work, as closures over its Services that take and return plain values."""
+
+    def __init__(self, services: Services, zero_gpu: bool) -> None:
+        self.zero_gpu = zero_gpu
+        app_pid = os.getpid()
+
+        @gpu_task(speak_seconds, zero_gpu)
+        def speak(folder: str, text: str, params: SynthesisParams) -> Iterator[np.ndarray]:
+            """Audio chunks of `text`, sentence by sentence, in the voice of `folder`."""
+            yield from services.voices.get(folder).stream(text, params)
+
+        @gpu_task(prepare_seconds, zero_gpu)
+        def prepare(
+            root: Path, speaker: str | None, files: list[Path], config: PrepareConfig,
+            progress: Any,
+        ) -> PrepareSummary:  # fmt: skip
+            """Run the dataset stages of `config` (progress: a gr.Progress, or None)."""
+            from engine.prepare import prepare_dataset
+
+            if os.getpid() != app_pid:  # a forked worker: Whisper's CPU work on one thread too
+                asr = dataclasses.replace(config.asr, cpu_threads=1)
+                config = dataclasses.replace(config, asr=asr)
+
+            def report(stage: str, done: int, total: int) -> None:
+                if progress is not None:
+                    progress((done, max(total, 1)), desc=f"{stage}: {done}/{total}")
+
+            return prepare_dataset(root, speaker.strip() if speaker else None, files, config,
+                                   report, featurizer=services.shared.featurizer,
+                                   clap_embedder=services.shared.clap)  # fmt: skip
+
+        self.speak = speak
+        self.prepare = prepare
+
+
+def preload_feature_models(services: Services) -> None:
+    """Load BERT and CLAP now: on ZeroGPU in the app process, so that every worker starts with
+    them on its GPU instead of loading them on the clock of a user's call."""
+    services.shared.featurizer.load()
+    services.shared.clap.load()

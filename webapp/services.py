@@ -5,6 +5,7 @@ SONARE_FEATURES      feature-model JSON like configs/features.json (default: tha
 SONARE_WHISPER       Whisper model name or local folder for transcription (default small)
 SONARE_ASR_BACKEND   faster-whisper (default) or openai-whisper
 SONARE_DEVICE        auto (default: the GPU when there is one), cpu, cuda or cuda:N
+SPACES_ZERO_GPU      set by Hugging Face on ZeroGPU hardware (webapp/gpu.py)
 SONARE_MAX_UPLOAD_MB largest accepted upload (default 500)
 HF_ENDPOINT          Hub URL (default huggingface.co); the token only ever comes from HF_TOKEN
 """
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING
 from engine import ConfigError
 from engine.device import DEVICE_ENV, resolve_device
 from engine.features import BertFeaturizer, ClapEmbedder, FeatureConfig
+from webapp.gpu import GpuTasks, on_zero_gpu, start_zero_gpu
 
 if TYPE_CHECKING:
     from engine.hub_sync import CheckpointSyncer
@@ -39,6 +41,7 @@ TRAIN_PRESETS = {
     "small (CPU, 22 kHz, no BERT)": REPO_ROOT / "configs" / "train_small.json",
     "base 2.2": REPO_ROOT / "configs" / "train_base.json",
 }
+CPU_PRESETS = tuple(name for name in TRAIN_PRESETS if "CPU" in name)  # no GPU wanted
 _NAME = re.compile(r"^[\w][\w.-]{0,63}$")
 
 
@@ -162,9 +165,11 @@ class Services:
     max_upload_mb: int = 500
     hub_endpoint: str | None = None
     device: str = "cpu"  # SONARE_DEVICE, resolved: BERT/CLAP, Whisper and synthesis run here
+    zero_gpu: bool = False  # a ZeroGPU Space: GPU work runs in spaces.GPU calls
     shared: SharedFeatures = field(init=False)
     voices: VoiceCache = field(init=False)
     syncers: SyncRegistry = field(init=False)
+    gpu: GpuTasks = field(init=False)
 
     def __post_init__(self) -> None:
         self.data_root = Path(self.data_root).expanduser().resolve()
@@ -173,13 +178,19 @@ class Services:
         self.shared = SharedFeatures(self.features)
         self.voices = VoiceCache(self.shared)
         self.syncers = SyncRegistry()
+        self.gpu = GpuTasks(self, self.zero_gpu)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Services:
         """Build from SONARE_* variables (see the module docstring); ConfigError if one is bad."""
         env = os.environ if env is None else env
         features_file = env.get("SONARE_FEATURES") or str(DEFAULT_FEATURES)
-        device = resolve_device(env.get(DEVICE_ENV) or "auto")
+        zero_gpu = on_zero_gpu(env)
+        setting = (env.get(DEVICE_ENV) or "auto").strip().lower()
+        if zero_gpu:
+            start_zero_gpu()  # before any model moves to "cuda"
+        # ZeroGPU: every GPU task gets a GPU, though this process never sees one.
+        device = "cuda" if zero_gpu and setting == "auto" else resolve_device(setting)
         features = FeatureConfig.from_file(features_file, device=device)
         try:
             max_upload_mb = int(env.get("SONARE_MAX_UPLOAD_MB", "500"))
@@ -193,6 +204,7 @@ class Services:
             max_upload_mb=max_upload_mb,
             hub_endpoint=env.get("HF_ENDPOINT") or None,
             device=device,
+            zero_gpu=zero_gpu,
         )
 
     @property

@@ -14,7 +14,6 @@ from engine import AUTO_LANGUAGE, SonareError, SynthesisParams, TextError
 from engine.builtin_voice import DEFAULT_VOICE_NAME, builtin_voice_dir, has_builtin_voice
 from engine.training.jobs import find_runs
 from engine.training.state import GENERATOR_DIR, CheckpointStore
-from webapp.gpu import gpu_task
 from webapp.messages import fail
 from webapp.services import Services
 
@@ -116,7 +115,6 @@ def check_text(text: str | None) -> str:
     return text
 
 
-@gpu_task(duration_s=120)
 def synthesize_stream(
     services: Services, folder: str | None, text: str | None, params: SynthesisParams
 ) -> Iterator[StreamUpdate]:
@@ -126,11 +124,11 @@ def synthesize_stream(
         text = check_text(text)
         if not folder:
             raise TextError("No voice selected. " + _no_voice_message())
-        voice = services.voices.get(folder)
+        voice = services.voices.get(folder)  # loaded here, so a new ZeroGPU worker has it
         rate = voice.sample_rate
         chunks = []
         yield None, None, "Speaking…"
-        for chunk in voice.stream(text, params):
+        for chunk in services.gpu.speak(folder, text, params):
             chunks.append(chunk)
             yield (rate, chunk), gr.update(), f"Speaking… {sum(map(len, chunks)) / rate:.1f} s"
     except Exception as error:  # noqa: BLE001 - ours explain themselves; others are logged

@@ -17,7 +17,7 @@ from engine import ConfigError, SonareError
 from engine.training.config import RunConfig
 from engine.training.jobs import TrainingJob, TrainingRequest, TrainingStatus, find_runs
 from webapp.messages import describe_error, fail
-from webapp.services import TRAIN_PRESETS, Services
+from webapp.services import CPU_PRESETS, TRAIN_PRESETS, Services
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +89,8 @@ def start_training(
         run_dir = run_dir_of(services, dataset)
         if preset not in TRAIN_PRESETS:
             raise ConfigError(f"Unknown preset {preset!r}; choose {', '.join(TRAIN_PRESETS)}.")
+        if services.zero_gpu and preset not in CPU_PRESETS:
+            raise ConfigError(ZERO_GPU_TRAINING)
         request = TrainingRequest(
             dataset_dir=services.dataset_dir(dataset),
             run_dir=run_dir,
@@ -111,7 +113,9 @@ def start_training(
         return None, fail(error)
     how = f"resuming from step {resumed}" if resumed else "from the start"
     started = f"Training **{dataset}** started ({how})."
-    if services.device == "cpu" and "tiny" not in preset and "CPU" not in preset:
+    if services.zero_gpu:
+        started += " It runs on this Space's CPU: ZeroGPU lends its GPU to single calls only."
+    elif services.device == "cpu" and preset not in CPU_PRESETS:
         started = f"{CPU_WARNING}\n\n{started}"
     return str(run_dir), started
 
@@ -217,9 +221,26 @@ CPU_WARNING = (
 )
 
 
+# Hugging Face's ZeroGPU gives a GPU to one call at a time, for minutes; the training process
+# would never see it and train on the CPU. Say so, and where training does work.
+ZERO_GPU_TRAINING = (
+    "This Space runs on **ZeroGPU**, which lends a GPU to one call at a time for a few minutes: "
+    "training a voice takes hours on a dedicated GPU, so the base 2.2 preset cannot start here. "
+    "Train on a GPU Space (T4 or better), in Colab (`notebooks/sonare_colab.ipynb`) or on your "
+    "own machine with `python -m engine train … --hub-repo you/my-voice --hub-push-state`; then "
+    "pull the voice in the Hub tab and speak with it here. The small and tiny presets run on "
+    "this Space's CPU."
+)
+
+
 def device_line(services: Services) -> str:
     """Where training and synthesis run, shown at the top of the tab."""
     from engine.device import describe_device
+
+    if services.zero_gpu:
+        return "Device: ZeroGPU (a GPU per call for synthesis and data preparation). " + (
+            ZERO_GPU_TRAINING
+        )
     from engine.training.hardware import detect_hardware_preset
 
     preset = detect_hardware_preset(services.device)

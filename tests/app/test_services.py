@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -78,28 +76,15 @@ def test_voice_cache_reuses_voices_and_shares_features(
         services.voices.get(services.voices_dir / "missing")
 
 
-def test_gpu_task_is_a_no_op_without_spaces(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(gpu, "spaces_available", lambda: False)
-
+def test_gpu_task_is_a_no_op_off_zero_gpu() -> None:
     def work(x: int) -> int:
         return x + 1
 
-    assert gpu.gpu_task(30)(work) is work
-
-
-def test_gpu_task_uses_spaces_gpu_when_installed(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = []
-    fake = types.ModuleType("spaces")
-
-    def fake_gpu(duration: int):
-        calls.append(duration)
-        return lambda function: ("wrapped", function)
-
-    fake.GPU = fake_gpu
-    monkeypatch.setitem(sys.modules, "spaces", fake)
-    monkeypatch.setattr(gpu, "spaces_available", lambda: True)
-    assert gpu.gpu_task(45)(len) == ("wrapped", len)
-    assert calls == [45]
+    assert gpu.gpu_task(30, zero_gpu=False)(work) is work  # `spaces` is not even imported
+    assert gpu.on_zero_gpu({"SPACES_ZERO_GPU": "true"}) and gpu.on_zero_gpu(
+        {"SPACES_ZERO_GPU": "1"}
+    )
+    assert not gpu.on_zero_gpu({}) and not gpu.on_zero_gpu({"SPACES_ZERO_GPU": "false"})
 
 
 @pytest.mark.parametrize(
