@@ -41,16 +41,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine.audio import load_audio, resample, save_wav  # noqa: E402
-from engine.corpus import HELD_OUT_LIST, CorpusConfig, build_espeak_corpus  # noqa: E402
-from engine.files import write_json_atomic  # noqa: E402
-from engine.prepare.asr import (  # noqa: E402
+from engine.asr import (  # noqa: E402
     WHISPER_SAMPLE_RATE,
     AsrConfig,
     character_error_rate,
     load_transcriber,
     word_error_rate,
 )
+from engine.audio import load_audio, resample, save_wav  # noqa: E402
+from engine.corpus import HELD_OUT_LIST, CorpusConfig, build_espeak_corpus  # noqa: E402
+from engine.files import write_json_atomic  # noqa: E402
 from engine.prepare.labels import read_labels  # noqa: E402
 
 logger = logging.getLogger("learn_from_scratch")
@@ -129,7 +129,7 @@ def val_mel_loss(generator_dir: Path, corpus: Path) -> float:
     from engine.model.checkpoint import load_generator, read_checkpoint_config
     from engine.spectrogram import mel_filterbank
     from engine.training.data import DataOptions, TrainingDataset
-    from engine.training.loop import validation_mel_loss
+    from engine.training.evaluate import validation_mel_loss
 
     config = read_checkpoint_config(generator_dir)
     generator = load_generator(generator_dir, for_inference=False).eval()

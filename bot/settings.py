@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.asr import AsrConfig
 from engine.errors import ConfigError
 from engine.files import read_json_object
-from engine.prepare.asr import AsrConfig
 
 DEFAULT_CONFIG_FILE = Path("configs/bot.json")
 DEFAULT_DATA_DIR = Path("data/bot")

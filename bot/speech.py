@@ -16,18 +16,19 @@ import numpy as np
 
 from bot import replies
 from bot.settings import BotSettings
-from engine.audio import encode_ogg_opus, load_audio
-from engine.device import resolve_device, whisper_compute_type
-from engine.errors import AudioError, ConfigError, ModelNotFoundError, SonareError, TextError
-from engine.features import FeatureConfig
-from engine.prepare.asr import (
+from engine.asr import (
     WHISPER_SAMPLE_RATE,
     AsrConfig,
     FasterWhisperTranscriber,
     OpenAIWhisperTranscriber,
+    UnusableTranscript,
+    heard_text,
     load_transcriber,
-    whisper_language_to_ours,
 )
+from engine.audio import encode_ogg_opus, load_audio
+from engine.device import resolve_device, whisper_compute_type
+from engine.errors import AudioError, ConfigError, ModelNotFoundError, SonareError, TextError
+from engine.features import FeatureConfig
 from engine.synthesis import SynthesisParams, Voice
 
 logger = logging.getLogger(__name__)
@@ -177,13 +178,13 @@ class SpeechService:
         if self.transcriber is None:
             raise Refusal(replies.NO_ASR)
         transcript = self.transcriber.transcribe(audio_16k, language=language)
-        heard = whisper_language_to_ours(transcript.language)
-        if heard is None:
-            name = transcript.language or "another language"
-            raise Refusal(replies.UNSUPPORTED_LANGUAGE.format(language=name))
-        text = transcript.text.strip()
-        if not text:
-            raise Refusal(replies.NOTHING_HEARD)
+        try:
+            heard, text = heard_text(transcript)
+        except UnusableTranscript as unusable:
+            if unusable.problem == "empty":
+                raise Refusal(replies.NOTHING_HEARD) from None
+            name = unusable.heard or "another language"
+            raise Refusal(replies.UNSUPPORTED_LANGUAGE.format(language=name)) from None
         return Heard(text, heard.value)
 
     def speakers(self) -> list[str]:

@@ -343,18 +343,19 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _hub_push_command(args: argparse.Namespace) -> int:
-    from engine.hub import HubConfig, latest_losses, push_checkpoint
+    from engine.hub import HubConfig, push_checkpoint
+    from engine.training.metrics import METRICS_FILE, latest_losses
     from engine.training.state import CheckpointStore
 
     source = Path(args.source)
     latest = CheckpointStore(source / "checkpoints").latest()
     checkpoint = latest if latest is not None else source  # a run folder, or a checkpoint/voice
-    extras = [source / "metrics.jsonl"] if latest is not None else []
+    extras = [source / METRICS_FILE] if latest is not None else []
     config = HubConfig(args.repo, endpoint=args.endpoint, private=args.private)
     result = push_checkpoint(
         checkpoint, config, include_training_state=args.with_state,
         extra_files=[path for path in extras if path.is_file()],
-        losses=latest_losses(source / "metrics.jsonl"),
+        losses=latest_losses(source),
     )  # fmt: skip
     state = "pushed" if result.committed else "up to date"
     print(f"{state}: {result.repo_id}@{result.commit_sha} ({checkpoint})")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
 import re
 import shutil
@@ -44,9 +43,9 @@ from engine.errors import ModelNotFoundError, SonareError
 from engine.model.checkpoint import (
     CONFIG_FILE,
     WEIGHTS_FILE,
-    CheckpointConfig,
     read_checkpoint_config,
 )
+from engine.model_card import write_model_card
 from engine.training.state import GENERATOR_DIR, read_meta
 
 logger = logging.getLogger(__name__)
@@ -250,67 +249,6 @@ def _install_snapshot(snapshot: Path, names: list[str], dest: Path, source: dict
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-
-
-def write_model_card(
-    path: Path,
-    config: CheckpointConfig,
-    step: int,
-    base_model: str | None = None,
-    losses: Mapping[str, float] | None = None,
-) -> None:
-    """A README.md with YAML front matter the Hub indexes (never any secret)."""
-    losses = {name: value for name, value in (losses or {}).items() if math.isfinite(value)}
-    front = [
-        "---",
-        "library_name: sonare",
-        "pipeline_tag: text-to-speech",
-        "language:",
-        *(f"- {code}" for code in config.languages),
-        *([f"base_model: {base_model}"] if base_model else []),
-        "tags:",
-        "- bert-vits2",
-        "- text-to-speech",
-        "speakers:",
-        *(f"- {name}" for name in config.speakers),
-        f"steps: {step}",
-        *(["losses:"] if losses else []),
-        *(f'  "{name}": {value:.4f}' for name, value in sorted(losses.items())),
-        "---",
-    ]
-    origin = (
-        f" Fine-tuned from [{base_model}](https://huggingface.co/{base_model})."
-        if base_model
-        else ""
-    )
-    body = (
-        f"\n# Sonare voice\n\nA Bert-VITS2 {config.version} voice trained with Sonare for {step} "
-        f"steps.{origin} Speakers: {', '.join(config.speakers)}. "
-        f"Sample rate: {config.sample_rate} Hz.\n"
-    )
-    if losses:
-        rows = "".join(f"| {name} | {value:.4f} |\n" for name, value in sorted(losses.items()))
-        body += f"\n## Latest losses (step {step})\n\n| metric | value |\n| --- | --- |\n{rows}"
-    path.write_text("\n".join(front) + "\n" + body, encoding="utf-8")
-
-
-def latest_losses(metrics_file: str | Path) -> dict[str, float]:
-    """The newest finite value of every loss/* and val/* metric in a run's metrics.jsonl."""
-    latest: dict[str, float] = {}
-    try:
-        lines = Path(metrics_file).read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return latest
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line being appended
-        for name, value in record.items() if isinstance(record, dict) else ():
-            wanted = name.startswith(("loss/", "val/")) and isinstance(value, int | float)
-            if wanted and math.isfinite(value):
-                latest[name] = float(value)
-    return latest
 
 
 def _pull_patterns(

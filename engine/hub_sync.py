@@ -19,12 +19,12 @@ from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from engine.hub import HubConfig, PushResult, latest_losses, push_checkpoint
+from engine.hub import HubConfig, PushResult, push_checkpoint
+from engine.training.metrics import METRICS_FILE, latest_losses
 from engine.training.state import PREFIX, CheckpointStore
 
 logger = logging.getLogger(__name__)
 
-METRICS_FILE = "metrics.jsonl"
 SAMPLES_DIR = "samples"
 DEFAULT_INTERVAL_S = 1800.0
 JOB_ID = "sonare-hub-sync"
@@ -149,7 +149,7 @@ class CheckpointSyncer:
             extras = _snapshot_extras(self.run_dir, Path(extra_name))
             return push_checkpoint(
                 checkpoint, self.config, include_training_state=self.include_training_state,
-                extra_files=extras, losses=latest_losses(self.run_dir / METRICS_FILE),
+                extra_files=extras, losses=latest_losses(self.run_dir),
                 attempts=self.attempts, backoff_s=self.backoff_s,
             )  # fmt: skip
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 # The suite never downloads: fail fast instead of retrying a network that is not there.
@@ -15,6 +16,8 @@ import pytest
 from engine.constants import Language
 from engine.features import FeatureConfig
 from tests.fixtures.tiny_models import build_tiny_bert_models, build_tiny_clap
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +37,31 @@ def tiny_feature_config(tiny_bert_dirs: dict[Language, Path], tiny_clap_dir: Pat
     """A fresh FeatureConfig pointing every model at the tiny local folders."""
     bert_models = {language: str(path) for language, path in tiny_bert_dirs.items()}
     return FeatureConfig(bert_models=bert_models, clap_model=str(tiny_clap_dir))
+
+
+@pytest.fixture
+def network_attempts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every name lookup or connection to another host the test attempts (each refused).
+
+    "Fails fast offline" means no attempt at all; asserting that, instead of a wall-clock bound,
+    holds on a loaded machine too. Loopback stays open for the tests' own servers.
+    """
+    attempts: list[str] = []
+    real_getaddrinfo, real_connect = socket.getaddrinfo, socket.socket.connect
+
+    def getaddrinfo(host: object, *args: object, **kwargs: object) -> object:
+        if host not in LOOPBACK:
+            attempts.append(f"lookup {host}")
+            raise socket.gaierror(f"network disabled in this test: {host}")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    def connect(self: socket.socket, address: object) -> None:
+        host = address[0] if isinstance(address, tuple) else address
+        if host not in LOOPBACK:
+            attempts.append(f"connect {address}")
+            raise OSError(f"network disabled in this test: {address}")
+        real_connect(self, address)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    return attempts

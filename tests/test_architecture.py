@@ -32,3 +32,20 @@ def test_apps_import_cleanly() -> None:
         [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_hub_and_bot_modules_leave_the_training_loop_unloaded() -> None:
+    # Accelerate and the loop cost seconds at start-up (4.8 s measured at the bot's); the Hub
+    # sync, the app's run listing and the bot only need checkpoints and job files.
+    script = """
+import sys
+import engine.hub, engine.hub_sync, engine.training.jobs, engine.training.state, bot.speech
+import engine.training
+loaded = sorted(m for m in sys.modules if m == "accelerate" or m == "engine.training.loop")
+assert not loaded, loaded
+assert engine.training.RunConfig.__module__ == "engine.training.config"  # still exported
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]

@@ -12,7 +12,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from engine.prepare.asr import AsrConfig, Transcript, load_transcriber
+    from engine.asr import AsrConfig, Transcript, load_transcriber
     from engine.prepare.ingest import IngestedAudio, ingest_recording
     from engine.prepare.labels import (
         CleanedLine,
@@ -33,9 +33,9 @@ if TYPE_CHECKING:
     from engine.prepare.slicing import SliceConfig, SliceInfo, slice_recording
 
 _LAZY = {
-    "AsrConfig": "engine.prepare.asr",
-    "Transcript": "engine.prepare.asr",
-    "load_transcriber": "engine.prepare.asr",
+    "AsrConfig": "engine.asr",
+    "Transcript": "engine.asr",
+    "load_transcriber": "engine.asr",
     "IngestedAudio": "engine.prepare.ingest",
     "ingest_recording": "engine.prepare.ingest",
     "CleanedLine": "engine.prepare.labels",

@@ -22,9 +22,7 @@ from engine.errors import TextError
 from engine.files import write_text_atomic
 
 if TYPE_CHECKING:
-    from opencc import OpenCC
-
-    from engine.prepare.asr import Transcript
+    pass
 
 logger = logging.getLogger(__name__)
 
@@ -259,44 +257,6 @@ def read_cleaned_list_with_problems(
 def write_cleaned_list(path: Path, lines: Sequence[CleanedLine]) -> None:
     """Write a 2.2 cleaned list atomically (7 fields, space-joined phones/tones/word2ph)."""
     write_text_atomic(path, "".join(line.to_line() + "\n" for line in lines))
-
-
-def make_t2s_converter() -> OpenCC:
-    """A traditional -> simplified Chinese converter; build one and reuse it (~6 ms each)."""
-    from opencc import OpenCC
-
-    return OpenCC("t2s")
-
-
-def normalize_transcript(text: str, language: Language, converter: OpenCC | None = None) -> str:
-    """Trim and collapse whitespace, drop '|' and line breaks (they would break esd.list), and
-    turn traditional Chinese into simplified for ZH, as 2.2's front end expects."""
-    text = " ".join(_FORBIDDEN.sub(" ", unicodedata.normalize("NFC", text)).split())
-    if Language.parse(language) is Language.ZH and text:
-        text = (converter or make_t2s_converter()).convert(text)
-    return text
-
-
-def label_from_transcript(
-    audio_path: str,
-    speaker: str,
-    transcript: Transcript,
-    language: Language | None = None,
-    converter: OpenCC | None = None,
-) -> tuple[LabelLine | None, str | None]:
-    """(label, None) or (None, reason to drop): empty text or a language other than ZH/JP/EN.
-
-    `language` forces the label language (the user said so); None trusts Whisper's detection.
-    """
-    from engine.prepare.asr import whisper_language_to_ours
-
-    resolved = language or whisper_language_to_ours(transcript.language)
-    if resolved is None:
-        return None, f"language {transcript.language!r} is not ZH, JP or EN"
-    text = normalize_transcript(transcript.text, resolved, converter)
-    if not text:
-        return None, "empty transcript"
-    return LabelLine(audio_path, speaker, resolved, text), None
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine.asr import parse_language_setting
 from engine.constants import AUTO_LANGUAGE
 from engine.errors import ConfigError
 from engine.features import FeatureConfig
-from engine.prepare.asr import parse_language_setting
 from engine.prepare.layout import DatasetLayout, check_speaker_name
 from engine.prepare.manifest import Manifest
 from engine.prepare.stages import (
@@ -43,8 +43,8 @@ from engine.prepare.utterance_stages import (
 )
 
 if TYPE_CHECKING:
+    from engine.asr import AsrConfig, Transcriber
     from engine.features import BertFeaturizer, ClapEmbedder
-    from engine.prepare.asr import AsrConfig, Transcriber
     from engine.prepare.slicing import SliceConfig
 
 logger = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def _default_slice_config() -> SliceConfig:
 
 
 def _default_asr_config() -> AsrConfig:
-    from engine.prepare.asr import AsrConfig
+    from engine.asr import AsrConfig
 
     return AsrConfig()
 

@@ -279,7 +279,7 @@ def transcribe(context: StageContext, transcriber: Any = None) -> None:
         if record is not None and record["input"] == input_hash and record.get("dropped"):
             raise AudioError(record["dropped"])  # tried before with the same model: not again
         if loaded[0] is None:
-            from engine.prepare.asr import load_transcriber
+            from engine.asr import load_transcriber
 
             loaded[0] = load_transcriber(asr)
         line = _transcribe_one(context, loaded[0], item, input_hash)
@@ -294,21 +294,15 @@ def transcribe(context: StageContext, transcriber: Any = None) -> None:
 def _transcribe_one(
     context: StageContext, transcriber: Any, item: _SliceItem, input_hash: str
 ) -> LabelLine:
-    from engine.prepare.asr import transcribe_file, whisper_language_to_ours
-    from engine.prepare.labels import normalize_transcript
+    from engine.asr import UnusableTranscript, heard_text, transcribe_file
 
     fixed = context.config.language
     language = None if fixed == AUTO_LANGUAGE else Language.parse(fixed)
     transcript = transcribe_file(transcriber, item.path, language)
-    heard = language or whisper_language_to_ours(transcript.language)
-    reason = None
-    if heard is None:
-        reason = f"spoken language {transcript.language!r} is not ZH, JP or EN"
-    elif not transcript.text.strip():
-        reason = "no speech recognised"
-    if reason is not None:
-        context.manifest.record("transcribe", item.key, input_hash, dropped=reason)
-        raise AudioError(reason)
-    text = normalize_transcript(transcript.text, heard)
+    try:
+        heard, text = heard_text(transcript, language)
+    except UnusableTranscript as unusable:
+        context.manifest.record("transcribe", item.key, input_hash, dropped=str(unusable))
+        raise
     context.manifest.record("transcribe", item.key, input_hash, text=text)
     return LabelLine(item.key, item.speaker, heard, text)

@@ -1,10 +1,51 @@
-"""Training: 2.2's GAN loop on Accelerate, its data pipeline, and crash-safe checkpoints."""
+"""Training: 2.2's GAN loop on Accelerate, its data pipeline, and crash-safe checkpoints.
 
-from engine.training.base import read_base_model, resize_speaker_table
-from engine.training.config import RunConfig, TrainConfig
-from engine.training.data import BucketBatchSampler, DatasetError, TrainingDataset, collate_batch
-from engine.training.loop import train, validation_mel_loss
-from engine.training.state import CheckpointStore, TrainingProgress
+    from engine.training import RunConfig, train
+    train("data/alice", "data/alice/models", RunConfig.from_file("configs/train_base.json"))
+
+Names load on first use: `import engine.training.state` (the Hub sync, the app's run listing)
+must not load Accelerate and the training loop.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.training.base import read_base_model, resize_speaker_table
+    from engine.training.config import RunConfig, TrainConfig
+    from engine.training.data import (
+        BucketBatchSampler,
+        DatasetError,
+        TrainingDataset,
+        collate_batch,
+    )
+    from engine.training.evaluate import validation_mel_loss
+    from engine.training.loop import train
+    from engine.training.state import CheckpointStore, TrainingProgress
+
+_LAZY = {
+    "read_base_model": "engine.training.base",
+    "resize_speaker_table": "engine.training.base",
+    "RunConfig": "engine.training.config",
+    "TrainConfig": "engine.training.config",
+    "BucketBatchSampler": "engine.training.data",
+    "DatasetError": "engine.training.data",
+    "TrainingDataset": "engine.training.data",
+    "collate_batch": "engine.training.data",
+    "train": "engine.training.loop",
+    "validation_mel_loss": "engine.training.evaluate",
+    "CheckpointStore": "engine.training.state",
+    "TrainingProgress": "engine.training.state",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'engine.training' has no attribute {name!r}")
+
 
 __all__ = [
     "BucketBatchSampler",

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.asr import BACKENDS as ASR_BACKENDS
 from engine.errors import ConfigError
 from engine.model.config import AudioConfig, ModelConfig, json_ready
-from engine.prepare.asr import BACKENDS as ASR_BACKENDS
 
 MIXED_PRECISION = ("no", "bf16", "fp16")
 # 2.2's train_ms.py bucket edges (spectrogram frames), except the last: 2.2 ends at 1000 frames

@@ -26,11 +26,11 @@ from typing import Any
 
 from engine.errors import ConfigError
 from engine.files import write_json_atomic
+from engine.training.metrics import read_metrics
 from engine.training.state import GENERATOR_DIR, PREFIX, CheckpointStore
 
 JOB_FILE = "job.json"
 LOG_FILE = "train.log"
-METRICS_FILE = "metrics.jsonl"
 STATES = ("idle", "running", "finished", "stopped", "failed")
 LOG_TAIL_BYTES = 4000
 # Steps/s is measured over this many of the newest metric records of the current process.
@@ -142,7 +142,7 @@ class TrainingJob:
         """The run's state, progress, losses, samples and newest voice, read from its files."""
         job = read_job(self.run_dir)
         state, error = self._state(job)
-        metrics = read_metrics(self.run_dir / METRICS_FILE)
+        metrics = read_metrics(self.run_dir)
         latest = CheckpointStore(self.run_dir / "checkpoints").latest()
         saved = int(latest.name.removeprefix(PREFIX)) if latest is not None else 0
         step = max((int(r["step"]) for r in metrics if "step" in r), default=saved)
@@ -241,23 +241,6 @@ def read_job(run_dir: Path) -> dict[str, Any]:
     except (OSError, json.JSONDecodeError):
         return {}
     return values if isinstance(values, dict) else {}
-
-
-def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """Records of a metrics.jsonl, oldest first; a line being appended right now is skipped."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError:
-        return []
-    records = []
-    for line in text.splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-    return records
 
 
 def newest_samples(run_dir: Path) -> list[Path]:

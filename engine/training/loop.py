@@ -6,19 +6,12 @@ per batch a discriminator step and a generator step, with evaluation and crash-s
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
-import math
 import os
 import threading
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, set_seed
@@ -27,27 +20,16 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from engine.audio import resample, save_wav
-from engine.constants import Language
 from engine.files import write_json_atomic
 from engine.model.checkpoint import CheckpointConfig, read_checkpoint_config, save_checkpoint
 from engine.model.commons import slice_segments
 from engine.model.config import ModelConfig
-from engine.model.synthesizer import SynthesizerTrn
 from engine.model.upstream import (
     build_duration_discriminator,
     build_generator,
     build_multi_period_discriminator,
 )
-from engine.prepare.asr import (
-    WHISPER_SAMPLE_RATE,
-    AsrConfig,
-    Transcriber,
-    character_error_rate,
-    load_transcriber,
-    word_error_rate,
-)
-from engine.prepare.labels import CleanedLine, read_cleaned_list
+from engine.prepare.labels import read_cleaned_list
 from engine.prepare.layout import DatasetLayout
 from engine.spectrogram import mel_filterbank, mel_spectrogram, spectrogram_to_mel
 from engine.training.base import (
@@ -67,54 +49,22 @@ from engine.training.data import (
     read_speaker_ids,
 )
 from engine.training.distributed import cpu_processes, prepare_networks, unused_parameter_search
+from engine.training.evaluate import evaluate
 from engine.training.losses import (
     discriminator_loss,
     feature_matching_loss,
     generator_loss,
     kl_loss,
 )
+from engine.training.metrics import append_metrics
 from engine.training.precision import Precision, enable_tf32
-from engine.training.state import GENERATOR_DIR, CheckpointStore, TrainingProgress, read_meta
+from engine.training.session import Session
+from engine.training.state import GENERATOR_DIR, CheckpointStore, read_meta
 
 logger = logging.getLogger(__name__)
 
-METRICS_FILE = "metrics.jsonl"
-# The eval ASR decodes greedily, once, and briefly: a curve point, not a transcription.
-EVAL_ASR_MAX_TOKENS = 128
 RUN_CONFIG_FILE = "train_config.json"
-EVAL_SAMPLE_MAX_FRAMES = 2000
 TRACKER_PROJECT = "tensorboard"
-
-
-@dataclass
-class Session:
-    """Everything one run holds: the prepared objects and the settings they were built from."""
-
-    accelerator: Accelerator
-    run: RunConfig
-    spk2id: dict[str, int]
-    out_dir: Path
-    net_g: nn.Module
-    net_d: nn.Module
-    net_dur: nn.Module | None
-    optimizers: list[torch.optim.Optimizer]
-    schedulers: list[torch.optim.lr_scheduler.LRScheduler]
-    loader: DataLoader
-    sampler: BucketBatchSampler
-    val_set: TrainingDataset | None
-    mel_basis: Tensor  # on the training device
-    store: CheckpointStore
-    precision: Precision
-    progress: TrainingProgress = field(default_factory=TrainingProgress)
-    transcriber: Transcriber | None = None  # the eval ASR (train.eval_asr_model), loaded lazily
-    asr_disabled: bool = False  # set when it failed: warned once, then skipped for the run
-    stop: threading.Event | None = None  # set (e.g. by a SIGTERM handler) to stop after a save
-    base_model: str | None = None  # the Hub repo id the run was fine-tuned from, for model cards
-
-    @property
-    def generator(self) -> SynthesizerTrn:
-        """The bare generator (no DDP wrapper)."""
-        return self.accelerator.unwrap_model(self.net_g)
 
 
 def train(
@@ -145,38 +95,43 @@ def _train_loop(session: Session) -> Path:
     bar = tqdm(total=train_cfg.max_steps, initial=progress.step, dynamic_ncols=True,
                disable=not accelerator.is_main_process, desc="train")  # fmt: skip
     if progress.step == 0:
-        _evaluate(session)  # the untrained baseline, so the first curve point is meaningful
-    while progress.step < train_cfg.max_steps:
-        session.sampler.set_epoch(progress.epoch)
-        batches = session.loader
-        if progress.batches_in_epoch:  # resumed mid-epoch: skip what was already trained
-            batches = accelerator.skip_first_batches(batches, progress.batches_in_epoch)
-        for batch in batches:
-            metrics = _train_step(session, batch)
-            progress.batches_in_epoch += 1
-            if not accelerator.sync_gradients:
-                continue  # accumulating: a step is one optimizer update
-            progress.step += 1
-            _report(session, metrics, bar)
-            val_loss = _evaluate(session) if progress.step % train_cfg.eval_every == 0 else None
-            stopping = _stop_requested(session)
-            last = progress.step == train_cfg.max_steps
-            if progress.step % train_cfg.save_every == 0 or last or stopping:
-                _save(session, val_loss)
-            if progress.step >= train_cfg.max_steps or stopping:
-                break
-        else:  # a full epoch: decay the learning rates as 2.2 does, once per epoch
-            for scheduler in session.schedulers:
-                scheduler.step()
-            progress.epoch += 1
-            progress.batches_in_epoch = 0
-            continue
-        break  # max_steps reached or a stop was requested
+        evaluate(session)  # the untrained baseline, so the first curve point is meaningful
+    done = progress.step >= train_cfg.max_steps  # resumed from the last checkpoint: nothing to do
+    while not done:
+        done = _train_epoch(session, bar)
     if session.stop is not None and session.stop.is_set():
         logger.info("Stopped on request at step %d (checkpoint saved)", progress.step)
     bar.close()
     accelerator.end_training()
     return session.store.latest() or session.store.path_for(progress.step)
+
+
+def _train_epoch(s: Session, bar: tqdm) -> bool:
+    """Train through the rest of an epoch; True when training is done (max_steps or a stop)."""
+    accelerator, progress, train_cfg = s.accelerator, s.progress, s.run.train
+    s.sampler.set_epoch(progress.epoch)
+    batches = s.loader
+    if progress.batches_in_epoch:  # resumed mid-epoch: skip what was already trained
+        batches = accelerator.skip_first_batches(batches, progress.batches_in_epoch)
+    for batch in batches:
+        metrics = _train_step(s, batch)
+        progress.batches_in_epoch += 1
+        if not accelerator.sync_gradients:
+            continue  # accumulating: a step is one optimizer update
+        progress.step += 1
+        _report(s, metrics, bar)
+        val_loss = evaluate(s) if progress.step % train_cfg.eval_every == 0 else None
+        stopping = _stop_requested(s)
+        last = progress.step >= train_cfg.max_steps
+        if progress.step % train_cfg.save_every == 0 or last or stopping:
+            _save(s, val_loss)
+        if last or stopping:
+            return True
+    for scheduler in s.schedulers:  # a full epoch: decay the learning rates as 2.2 does
+        scheduler.step()
+    progress.epoch += 1
+    progress.batches_in_epoch = 0
+    return progress.step >= train_cfg.max_steps
 
 
 def _stop_requested(s: Session) -> bool:
@@ -264,14 +219,25 @@ def _build_session(
         run.audio.mel_fmax,
     )
     session = Session(
-        accelerator, run, spk2id, out_dir, models[0], models[1],
-        models[2] if len(models) > 2 else None, optimizers, schedulers, loader, sampler,
-        val_set, mel_basis.to(accelerator.device), store,
-        Precision(mixed_precision(run.train.mixed_precision), accelerator.device.type),
-    )  # fmt: skip
+        accelerator=accelerator,
+        run=run,
+        spk2id=spk2id,
+        out_dir=out_dir,
+        net_g=models[0],
+        net_d=models[1],
+        net_dur=models[2] if len(models) > 2 else None,
+        optimizers=optimizers,
+        schedulers=schedulers,
+        loader=loader,
+        sampler=sampler,
+        val_set=val_set,
+        mel_basis=mel_basis.to(accelerator.device),
+        store=store,
+        precision=Precision(mixed_precision(run.train.mixed_precision), accelerator.device.type),
+        base_model=_base_model_id(resume, base_dir),
+    )
     # The schedulers are stepped by hand per epoch, so they are registered, not prepared.
     accelerator.register_for_checkpointing(session.progress, *schedulers)
-    session.base_model = _base_model_id(resume, base_dir)
     if resume is not None:
         accelerator.load_state(str(resume))
         session.precision.load_state_dict(session.progress.loss_scaler or {})
@@ -546,155 +512,8 @@ def _read_metrics(metrics: dict[str, Tensor | float]) -> dict[str, float]:
 
 
 def _append_metrics(s: Session, record: dict[str, Any]) -> None:
-    """One JSON line per record; a single O_APPEND write cannot interleave or half-appear."""
-    if not s.accelerator.is_main_process:
-        return
-    line = json.dumps({**record, "time": round(time.time(), 3)}, allow_nan=True) + "\n"
-    handle = os.open(s.out_dir / METRICS_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(handle, line.encode("utf-8"))
-    finally:
-        os.close(handle)
-
-
-def _evaluate(s: Session) -> float | None:
-    """Val mel loss and a few samples (main process); the others wait. Returns the loss."""
-    loss = None
-    if s.accelerator.is_main_process and s.val_set is not None:
-        generator = s.generator
-        generator.eval()
-        # Fixed seed for the random BERT streams; the training RNG is left untouched.
-        with evaluation_rng(s.accelerator.device):
-            loss = validation_mel_loss(generator, s.val_set, s.mel_basis)
-            samples = _write_samples(s, generator)
-            metrics = {"val/mel_loss": loss, **_intelligibility(s, samples)}
-        generator.train()
-        s.accelerator.log(metrics, step=s.progress.step)
-        _append_metrics(s, {"step": s.progress.step, **metrics})
-        best = s.progress.best_val_mel_loss
-        s.progress.best_val_mel_loss = loss if best is None else min(best, loss)
-    s.accelerator.wait_for_everyone()
-    return loss
-
-
-@contextlib.contextmanager
-def evaluation_rng(device: torch.device, seed: int = 0) -> Iterator[None]:
-    """Draws from `seed` inside; afterwards the CPU's and the training device's generators go on
-    as if nothing had been drawn. (Forking only the CPU while torch.manual_seed reseeded CUDA made
-    every evaluation window replay the same dropout, noise and segment draws on a GPU.)"""
-    if device.type == "cpu":
-        with torch.random.fork_rng(devices=[]):
-            torch.random.default_generator.manual_seed(seed)
-            yield
-        return
-    module = torch.get_device_module(device.type)
-    index = device.index if device.index is not None else module.current_device()
-    with torch.random.fork_rng(devices=[index], device_type=device.type):
-        torch.random.default_generator.manual_seed(seed)
-        with module.device(index):
-            module.manual_seed(seed)  # this device only
-        yield
-
-
-@torch.no_grad()
-def validation_mel_loss(
-    generator: SynthesizerTrn, dataset: TrainingDataset, mel_basis: Tensor, limit: int = 16
-) -> float:
-    """Mean L1 between target and reconstructed log mels (posterior mean -> decoder), whole
-    utterances; deterministic, so it tracks reconstruction quality across checkpoints."""
-    cfg, device = dataset.audio, next(generator.parameters()).device
-    losses = []
-    for index in range(min(limit, len(dataset))):
-        batch = collate_batch([dataset[index]])
-        spec, spec_lengths = batch.spec.to(device), batch.spec_lengths.to(device)
-        g = generator.speaker_embedding(batch.speakers.to(device))
-        _, m_q, _, y_mask = generator.enc_q(spec, spec_lengths, g=g)
-        audio = generator.dec(m_q * y_mask, g=g).squeeze(1).float()
-        target = spectrogram_to_mel(spec, mel_basis)
-        predicted = mel_spectrogram(
-            audio, cfg.filter_length, cfg.n_mel_channels, cfg.sampling_rate, cfg.hop_length,
-            cfg.win_length, cfg.mel_fmin, cfg.mel_fmax, mel_basis=mel_basis,
-        )  # fmt: skip
-        frames = min(target.size(-1), predicted.size(-1))
-        losses.append(F.l1_loss(predicted[..., :frames], target[..., :frames]).item())
-    return sum(losses) / len(losses) if losses else math.nan
-
-
-@torch.no_grad()
-def _write_samples(s: Session, generator: SynthesizerTrn) -> list[tuple[np.ndarray, CleanedLine]]:
-    """Synthesize the first val lines into samples/step_N/; returns (audio, line) pairs."""
-    written = []
-    device = next(generator.parameters()).device
-    folder = s.out_dir / "samples" / f"step_{s.progress.step:08d}"
-    for index in range(min(s.run.train.eval_samples, len(s.val_set))):
-        b = collate_batch([s.val_set[index]])
-        # Bounded before the flow: early in training the duration predictor can ask for minutes
-        # of frames, and the flow's attention is quadratic in them.
-        latent = generator.infer_latent(
-            *(t.to(device) for t in (b.phones, b.phone_lengths, b.speakers, b.tones, b.languages,
-                                     b.bert, b.ja_bert, b.en_bert, b.emo)),
-            max_frames=EVAL_SAMPLE_MAX_FRAMES,
-        )  # fmt: skip
-        audio = generator.dec(latent.z * latent.y_mask, g=latent.g)
-        samples = audio[0, 0].float().cpu().numpy()
-        save_wav(folder / f"{index}.wav", samples, s.run.audio.sampling_rate)
-        written.append((samples, s.val_set.lines[index]))
-    return written
-
-
-def _eval_transcriber(s: Session) -> Transcriber | None:
-    """The eval ASR, loaded on first use; None when off or after it failed (warned once)."""
-    model = s.run.train.eval_asr_model
-    if model is None or s.asr_disabled:
-        return None
-    if s.transcriber is None:
-        config = AsrConfig(
-            backend=s.run.train.eval_asr_backend, model=model,
-            device="cuda" if s.accelerator.device.type == "cuda" else "cpu",
-            beam_size=1, temperatures=(0.0,), max_new_tokens=EVAL_ASR_MAX_TOKENS,
-        )  # fmt: skip
-        transcriber = load_transcriber(config)
-        transcriber.load()
-        s.transcriber = transcriber
-    return s.transcriber
-
-
-def _intelligibility(s: Session, samples: list[tuple[np.ndarray, CleanedLine]]) -> dict[str, float]:
-    """Mean val/cer (ZH, JP) and val/wer (EN) of what the eval ASR hears in the samples.
-
-    Optional: any ASR failure logs one warning and turns the metric off for the run.
-    """
-    scores: dict[str, list[float]] = {"val/cer": [], "val/wer": []}
-    try:
-        transcriber = _eval_transcriber(s)
-        if transcriber is None:
-            return {}
-        for audio, line in samples:
-            audio_16k = resample(audio, s.run.audio.sampling_rate, WHISPER_SAMPLE_RATE)
-            heard = transcriber.transcribe(audio_16k, line.language.value).text
-            if line.language == Language.EN:
-                scores["val/wer"].append(word_error_rate(line.norm_text, heard))
-            else:
-                scores["val/cer"].append(character_error_rate(line.norm_text, heard))
-    except Exception as error:  # the ASR is optional: it must never stop training
-        logger.warning("Eval ASR disabled for this run (no val/cer, val/wer): %s", error)
-        s.asr_disabled, s.transcriber = True, None
-        return {}
-    finally:
-        _release_transcriber(s)
-    return {name: sum(values) / len(values) for name, values in scores.items() if values}
-
-
-def _release_transcriber(s: Session) -> None:
-    """Unload the eval ASR until the next evaluation.
-
-    faster-whisper's CTranslate2 shares torch's OpenMP runtime and runs it from a worker thread
-    of its own; while that thread's team exists, OpenMP has more threads than cores and stops
-    spinning, which measured 40-60% slower training steps on 2 cores. Reloading tiny.en costs
-    about half a second per evaluation.
-    """
-    if s.transcriber is not None and hasattr(s.transcriber, "unload"):
-        s.transcriber.unload()
+    if s.accelerator.is_main_process:
+        append_metrics(s.out_dir, record)
 
 
 def _save(s: Session, val_loss: float | None) -> None:

@@ -9,13 +9,13 @@ from pathlib import Path
 import soundfile as sf
 
 from bot.handlers import STATE_KEY
-from engine.audio import resample
-from engine.prepare.asr import (
+from engine.asr import (
     WHISPER_SAMPLE_RATE,
     AsrConfig,
     character_error_rate,
     load_transcriber,
 )
+from engine.audio import resample
 from tests.bot.conftest import make_voice_note
 from tests.fixtures.fake_telegram import FakeTelegram
 

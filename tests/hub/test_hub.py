@@ -16,7 +16,6 @@ from engine.features import FeatureConfig
 from engine.hub import (
     HubConfig,
     HubError,
-    latest_losses,
     pull_model,
     pulled_commit,
     pulled_folder,
@@ -25,6 +24,7 @@ from engine.hub import (
     resolve_model_folder,
 )
 from engine.synthesis import Voice
+from engine.training.metrics import latest_losses
 from engine.training.state import GENERATOR_DIR
 from tests.fixtures.fake_hub import FakeHub
 from tests.fixtures.tiny_voice import build_tiny_upstream_voice, build_tiny_voice
@@ -201,13 +201,12 @@ def test_pulling_again_replaces_the_folder_whole(fake_hub, tmp_path) -> None:
 
 
 def test_model_card_names_base_model_and_latest_losses(fake_hub, tiny_voice_dir, tmp_path):
-    metrics = tmp_path / "metrics.jsonl"
-    metrics.write_text(
+    (tmp_path / "metrics.jsonl").write_text(
         '{"step": 5, "loss/g/mel": 30.0, "loss/d/total": 3.5, "time": 1.0}\n'
         '{"step": 10, "loss/g/mel": 21.25, "val/mel_loss": NaN}\n'
         '{"step": 10, "val/mel_loss": 1.5}\n{"step": 15, "loss/g/m'  # being appended
     )
-    losses = latest_losses(metrics)
+    losses = latest_losses(tmp_path)
     assert losses == {"loss/g/mel": 21.25, "loss/d/total": 3.5, "val/mel_loss": 1.5}
     push_checkpoint(
         tiny_voice_dir, _config(fake_hub), base_model="community/base-22", losses=losses,

@@ -1,4 +1,4 @@
-"""2.2 label files (esd.list, train.list), transcript normalisation and suspicious-text flags."""
+"""2.2 label files (esd.list, train.list) and suspicious-text flags."""
 
 from __future__ import annotations
 
@@ -8,15 +8,11 @@ import pytest
 
 from engine.constants import Language
 from engine.errors import TextError
-from engine.prepare.asr import Transcript
 from engine.prepare.labels import (
     CleanedLine,
     LabelLine,
     find_rate_outliers,
     flag_transcript,
-    label_from_transcript,
-    make_t2s_converter,
-    normalize_transcript,
     read_cleaned_list,
     read_cleaned_list_with_problems,
     read_labels,
@@ -93,27 +89,6 @@ def test_label_fields_cannot_break_the_format():
         LabelLine("a.wav", "alice", Language.EN, "  ")
     with pytest.raises(TextError):
         LabelLine("a.wav", "alice", "KO", "annyeong")
-
-
-def test_traditional_chinese_becomes_simplified():
-    assert normalize_transcript("這是一個測試", Language.ZH) == "这是一个测试"
-    converter = make_t2s_converter()
-    assert normalize_transcript("  臺灣的 軟體\n", Language.ZH, converter) == "台湾的 软体"
-    # Japanese kanji keep their shapes; only whitespace and separators are tidied.
-    assert normalize_transcript(" 這 は|テスト ", Language.JP) == "這 は テスト"
-    assert normalize_transcript("Hello   world ", Language.EN) == "Hello world"
-
-
-def test_label_from_transcript_drops_empty_and_foreign():
-    heard = Transcript("這是一個測試", "zh", -0.2)
-    line, reason = label_from_transcript("a.wav", "alice", heard)
-    assert line == LabelLine("a.wav", "alice", Language.ZH, "这是一个测试") and reason is None
-    line, reason = label_from_transcript("a.wav", "alice", Transcript("bonjour", "fr", -0.2))
-    assert line is None and "'fr'" in reason
-    line, reason = label_from_transcript("a.wav", "alice", Transcript("  ", "en", None))
-    assert line is None and reason == "empty transcript"
-    forced, _ = label_from_transcript("a.wav", "alice", Transcript("ok", "fr", None), Language.EN)
-    assert forced.language is Language.EN
 
 
 def test_cleaned_list_round_trip(tmp_path):

@@ -8,7 +8,7 @@ import contextlib
 import pytest
 import torch
 
-from engine.training.loop import evaluation_rng
+from engine.training.evaluate import evaluation_rng
 
 
 class FakeCudaGenerator:

@@ -1,8 +1,10 @@
-"""Speech recognition for dataset slices: one Transcriber interface, two Whisper backends.
+"""Speech recognition, for data preparation, the bot and training's evaluation: one Transcriber
+interface, two Whisper backends, CER/WER, and one rule for what a transcript may become.
 
 `faster-whisper` (CTranslate2, int8, several times faster on CPU) is the default; `openai-whisper`
 loads official model names or local `{"dims", "model_state_dict"}` checkpoints. Models load lazily,
 once per transcriber, under a lock; a model that cannot be found raises ModelNotFoundError.
+`heard_text` turns a Transcript into (language, text) or says why it cannot be used.
 """
 
 from __future__ import annotations
@@ -10,17 +12,21 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import re
 import threading
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
 from engine.audio import load_audio
 from engine.constants import AUTO_LANGUAGE, Language
-from engine.errors import ConfigError, ModelNotFoundError
+from engine.errors import AudioError, ConfigError, ModelNotFoundError
+
+if TYPE_CHECKING:
+    from opencc import OpenCC
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +47,7 @@ COMPUTE_TYPES = (
 )
 _OURS_TO_WHISPER = {Language.ZH: "zh", Language.JP: "ja", Language.EN: "en"}
 _WHISPER_TO_OURS = {code: language for language, code in _OURS_TO_WHISPER.items()}
+_FORBIDDEN = re.compile(r"[|\r\n]")  # they would break an esd.list line
 
 
 @dataclass(frozen=True)
@@ -116,6 +123,49 @@ def whisper_language_to_ours(code: str | None) -> Language | None:
     if not code:
         return None
     return _WHISPER_TO_OURS.get(code.strip().lower())
+
+
+class UnusableTranscript(AudioError):
+    """A transcript that cannot be used: `problem` says why ("language" or "empty")."""
+
+    def __init__(self, message: str, problem: Literal["language", "empty"], heard: str | None):
+        super().__init__(message)
+        self.problem = problem
+        self.heard = heard  # Whisper's language code
+
+
+def heard_text(
+    transcript: Transcript, language: Language | None = None, converter: OpenCC | None = None
+) -> tuple[Language, str]:
+    """(language, normalised text) of a transcript, or UnusableTranscript when it was spoken in a
+    language other than ZH/JP/EN or holds no text. `language` forces the language (the user said
+    so); None trusts Whisper's detection."""
+    resolved = language or whisper_language_to_ours(transcript.language)
+    if resolved is None:
+        raise UnusableTranscript(
+            f"spoken language {transcript.language!r} is not ZH, JP or EN", "language",
+            transcript.language,
+        )  # fmt: skip
+    text = normalize_transcript(transcript.text, resolved, converter)
+    if not text:
+        raise UnusableTranscript("no speech recognised", "empty", transcript.language)
+    return resolved, text
+
+
+def normalize_transcript(text: str, language: Language, converter: OpenCC | None = None) -> str:
+    """Trim and collapse whitespace, drop '|' and line breaks (they would break esd.list), and
+    turn traditional Chinese into simplified for ZH, as 2.2's front end expects."""
+    text = " ".join(_FORBIDDEN.sub(" ", unicodedata.normalize("NFC", text)).split())
+    if Language.parse(language) is Language.ZH and text:
+        text = (converter or make_t2s_converter()).convert(text)
+    return text
+
+
+def make_t2s_converter() -> OpenCC:
+    """A traditional -> simplified Chinese converter; build one and reuse it (~6 ms each)."""
+    from opencc import OpenCC
+
+    return OpenCC("t2s")
 
 
 def to_whisper_language(language: str | Language | None) -> str | None:

@@ -1,0 +1,178 @@
+"""Evaluation during training: validation mel loss, a few spoken samples, and (optionally)
+what a Whisper model hears in them (val/cer, val/wer), on the main process with its own RNG.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+from engine.asr import (
+    WHISPER_SAMPLE_RATE,
+    AsrConfig,
+    Transcriber,
+    character_error_rate,
+    load_transcriber,
+    word_error_rate,
+)
+from engine.audio import resample, save_wav
+from engine.constants import Language
+from engine.model.synthesizer import SynthesizerTrn
+from engine.prepare.labels import CleanedLine
+from engine.spectrogram import mel_spectrogram, spectrogram_to_mel
+from engine.training.data import TrainingDataset, collate_batch
+from engine.training.metrics import append_metrics
+from engine.training.session import Session
+
+logger = logging.getLogger(__name__)
+
+# The eval ASR decodes greedily, once, and briefly: a curve point, not a transcription.
+EVAL_ASR_MAX_TOKENS = 128
+EVAL_SAMPLE_MAX_FRAMES = 2000
+
+
+def evaluate(s: Session) -> float | None:
+    """Val mel loss and a few samples (main process); the others wait. Returns the loss."""
+    loss = None
+    if s.accelerator.is_main_process and s.val_set is not None:
+        generator = s.generator
+        generator.eval()
+        # Fixed seed for the random BERT streams; the training RNG is left untouched.
+        with evaluation_rng(s.accelerator.device):
+            loss = validation_mel_loss(generator, s.val_set, s.mel_basis)
+            samples = write_samples(s, generator)
+            metrics = {"val/mel_loss": loss, **intelligibility(s, samples)}
+        generator.train()
+        s.accelerator.log(metrics, step=s.progress.step)
+        append_metrics(s.out_dir, {"step": s.progress.step, **metrics})
+        best = s.progress.best_val_mel_loss
+        s.progress.best_val_mel_loss = loss if best is None else min(best, loss)
+    s.accelerator.wait_for_everyone()
+    return loss
+
+
+@contextlib.contextmanager
+def evaluation_rng(device: torch.device, seed: int = 0) -> Iterator[None]:
+    """Draws from `seed` inside; afterwards the CPU's and the training device's generators go on
+    as if nothing had been drawn. (Forking only the CPU while torch.manual_seed reseeded CUDA made
+    every evaluation window replay the same dropout, noise and segment draws on a GPU.)"""
+    if device.type == "cpu":
+        with torch.random.fork_rng(devices=[]):
+            torch.random.default_generator.manual_seed(seed)
+            yield
+        return
+    module = torch.get_device_module(device.type)
+    index = device.index if device.index is not None else module.current_device()
+    with torch.random.fork_rng(devices=[index], device_type=device.type):
+        torch.random.default_generator.manual_seed(seed)
+        with module.device(index):
+            module.manual_seed(seed)  # this device only
+        yield
+
+
+@torch.no_grad()
+def validation_mel_loss(
+    generator: SynthesizerTrn, dataset: TrainingDataset, mel_basis: Tensor, limit: int = 16
+) -> float:
+    """Mean L1 between target and reconstructed log mels (posterior mean -> decoder), whole
+    utterances; deterministic, so it tracks reconstruction quality across checkpoints."""
+    cfg, device = dataset.audio, next(generator.parameters()).device
+    losses = []
+    for index in range(min(limit, len(dataset))):
+        batch = collate_batch([dataset[index]])
+        spec, spec_lengths = batch.spec.to(device), batch.spec_lengths.to(device)
+        g = generator.speaker_embedding(batch.speakers.to(device))
+        _, m_q, _, y_mask = generator.enc_q(spec, spec_lengths, g=g)
+        audio = generator.dec(m_q * y_mask, g=g).squeeze(1).float()
+        target = spectrogram_to_mel(spec, mel_basis)
+        predicted = mel_spectrogram(
+            audio, cfg.filter_length, cfg.n_mel_channels, cfg.sampling_rate, cfg.hop_length,
+            cfg.win_length, cfg.mel_fmin, cfg.mel_fmax, mel_basis=mel_basis,
+        )  # fmt: skip
+        frames = min(target.size(-1), predicted.size(-1))
+        losses.append(F.l1_loss(predicted[..., :frames], target[..., :frames]).item())
+    return sum(losses) / len(losses) if losses else math.nan
+
+
+@torch.no_grad()
+def write_samples(s: Session, generator: SynthesizerTrn) -> list[tuple[np.ndarray, CleanedLine]]:
+    """Synthesize the first val lines into samples/step_N/; returns (audio, line) pairs."""
+    written = []
+    device = next(generator.parameters()).device
+    folder = s.out_dir / "samples" / f"step_{s.progress.step:08d}"
+    for index in range(min(s.run.train.eval_samples, len(s.val_set))):
+        b = collate_batch([s.val_set[index]])
+        # Bounded before the flow: early in training the duration predictor can ask for minutes
+        # of frames, and the flow's attention is quadratic in them.
+        latent = generator.infer_latent(
+            *(t.to(device) for t in (b.phones, b.phone_lengths, b.speakers, b.tones, b.languages,
+                                     b.bert, b.ja_bert, b.en_bert, b.emo)),
+            max_frames=EVAL_SAMPLE_MAX_FRAMES,
+        )  # fmt: skip
+        audio = generator.dec(latent.z * latent.y_mask, g=latent.g)
+        samples = audio[0, 0].float().cpu().numpy()
+        save_wav(folder / f"{index}.wav", samples, s.run.audio.sampling_rate)
+        written.append((samples, s.val_set.lines[index]))
+    return written
+
+
+def _eval_transcriber(s: Session) -> Transcriber | None:
+    """The eval ASR, loaded on first use; None when off or after it failed (warned once)."""
+    model = s.run.train.eval_asr_model
+    if model is None or s.asr_disabled:
+        return None
+    if s.transcriber is None:
+        config = AsrConfig(
+            backend=s.run.train.eval_asr_backend, model=model,
+            device="cuda" if s.accelerator.device.type == "cuda" else "cpu",
+            beam_size=1, temperatures=(0.0,), max_new_tokens=EVAL_ASR_MAX_TOKENS,
+        )  # fmt: skip
+        transcriber = load_transcriber(config)
+        transcriber.load()
+        s.transcriber = transcriber
+    return s.transcriber
+
+
+def intelligibility(s: Session, samples: list[tuple[np.ndarray, CleanedLine]]) -> dict[str, float]:
+    """Mean val/cer (ZH, JP) and val/wer (EN) of what the eval ASR hears in the samples.
+
+    Optional: any ASR failure logs one warning and turns the metric off for the run.
+    """
+    scores: dict[str, list[float]] = {"val/cer": [], "val/wer": []}
+    try:
+        transcriber = _eval_transcriber(s)
+        if transcriber is None:
+            return {}
+        for audio, line in samples:
+            audio_16k = resample(audio, s.run.audio.sampling_rate, WHISPER_SAMPLE_RATE)
+            heard = transcriber.transcribe(audio_16k, line.language.value).text
+            if line.language == Language.EN:
+                scores["val/wer"].append(word_error_rate(line.norm_text, heard))
+            else:
+                scores["val/cer"].append(character_error_rate(line.norm_text, heard))
+    except Exception as error:  # the ASR is optional: it must never stop training
+        logger.warning("Eval ASR disabled for this run (no val/cer, val/wer): %s", error)
+        s.asr_disabled, s.transcriber = True, None
+        return {}
+    finally:
+        _release_transcriber(s)
+    return {name: sum(values) / len(values) for name, values in scores.items() if values}
+
+
+def _release_transcriber(s: Session) -> None:
+    """Unload the eval ASR until the next evaluation.
+
+    faster-whisper's CTranslate2 shares torch's OpenMP runtime and runs it from a worker thread
+    of its own; while that thread's team exists, OpenMP has more threads than cores and stops
+    spinning, which measured 40-60% slower training steps on 2 cores. Reloading tiny.en costs
+    about half a second per evaluation.
+    """
+    if s.transcriber is not None and hasattr(s.transcriber, "unload"):
+        s.transcriber.unload()
