@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import time
 
 import numpy as np
 import pytest
@@ -203,12 +202,9 @@ def test_tokenizer_without_tokens_raises() -> None:
         en.g2p("hello", tokenizer=EmptyTokenizer())
 
 
-def test_long_text_is_fast() -> None:
+def test_long_text_is_consistent() -> None:  # its speed: benchmarks/text_frontend.py
     text = en.normalize_text("The quick brown fox paid $5 for 21 Zyxwv lessons. " * 200)[:10_000]
-    en.g2p("warm up")
-    start = time.perf_counter()
     phones, _, word2ph = en.g2p(text)
-    assert time.perf_counter() - start < 5.0
     assert len(phones) == sum(word2ph) > 5_000
 
 

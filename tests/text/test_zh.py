@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from engine.errors import TextError
@@ -188,15 +186,12 @@ def test_too_long_number_raises_text_error():
         normalize_text("编号12345678901234567")
 
 
-def test_long_text_is_fast_and_consistent():
+def test_long_text_is_consistent():  # its speed: benchmarks/text_frontend.py
     sentence = "根据最新统计数据，全国粮食产量再创新高，增长了3.5%。他说：“一会儿见！”"
     text = (sentence * 400)[:10_000]
-    started = time.perf_counter()
     norm_text = normalize_text(text)
     phones, tones, word2ph = g2p(norm_text)
-    elapsed_s = time.perf_counter() - started
     assert len(word2ph) == len(norm_text) + 2 and sum(word2ph) == len(phones) == len(tones)
-    assert elapsed_s < 20
 
 
 @pytest.mark.parametrize(

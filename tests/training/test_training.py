@@ -97,7 +97,9 @@ def test_killed_run_resumes_from_last_complete_checkpoint(tiny_dataset: Path) ->
     deadline = time.monotonic() + 180
     while not store.complete() and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)
-    time.sleep(random.uniform(0.0, 3.0))  # somewhere in the next steps or saves
+    seed = random.randrange(2**32)
+    print(f"kill delay seed {seed} (pytest shows it when the test fails)")
+    time.sleep(random.Random(seed).uniform(0.0, 3.0))  # somewhere in the next steps or saves
     process.send_signal(signal.SIGKILL)
     process.wait()
     killed_at = [int(p.name.split("_")[1]) for p in store.complete()]
