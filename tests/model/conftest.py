@@ -1,8 +1,15 @@
-"""Fixtures for the model tests: the shared 2.2 spec files and a tiny random config."""
+"""Fixtures for the model tests: the 2.2 spec files and a tiny random config.
+
+The 2.2 compatibility fixtures live in the repository (tests/fixtures/spec, made by
+tests/fixtures/build_compact_spec.py), so a fresh clone runs every compatibility test. With the
+shared spec beside the repository (<repo>/../shared/spec, as CI has it), the parity tests also run
+against the upstream generator's own outputs.
+"""
 
 from __future__ import annotations
 
 import json
+import lzma
 from pathlib import Path
 
 import pytest
@@ -10,28 +17,29 @@ import torch
 
 from engine.model import ModelConfig, SynthesizerTrn
 
-# The CI clones the repo with shared/ beside it: <clone>/../shared.
-SHARED_DIR = (Path(__file__).resolve().parents[2] / ".." / "shared").resolve()
-SPEC_DIR = SHARED_DIR / "spec"
-PARITY_DIR = SPEC_DIR / "parity_small"
-MANIFEST_PATH = SPEC_DIR / "bert_vits2_22_manifest.json"
+REPO_SPEC = Path(__file__).resolve().parents[1] / "fixtures" / "spec"
+SHARED_PARITY = Path(__file__).resolve().parents[2] / ".." / "shared" / "spec" / "parity_small"
+MANIFEST_PATH = REPO_SPEC / "bert_vits2_22_manifest.json"
+# The compact fixture always; the upstream one when ../shared is there (never a skip).
+PARITY_SOURCES = ["compact", *(["upstream"] if SHARED_PARITY.resolve().is_dir() else [])]
 
 
-def require_shared(path: Path) -> Path:
-    """Skip (with the reason) when the shared spec files are not next to the repo."""
-    if not path.exists():
-        pytest.skip(f"shared spec files not found at {path} (expected <repo>/../shared)")
-    return path
-
-
-@pytest.fixture(scope="session")
-def parity_dir() -> Path:
-    return require_shared(PARITY_DIR)
+@pytest.fixture(scope="session", params=PARITY_SOURCES)
+def parity_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2.2 generator in the upstream layout (config.json, G_0.pth) and its cases.pt."""
+    if request.param == "upstream":
+        return SHARED_PARITY.resolve()
+    folder = tmp_path_factory.mktemp("parity_compact")
+    source = REPO_SPEC / "parity_compact"
+    for name in ("config.json", "cases.pt"):
+        (folder / name).write_bytes((source / name).read_bytes())
+    (folder / "G_0.pth").write_bytes(lzma.decompress((source / "G_0.pth.xz").read_bytes()))
+    return folder
 
 
 @pytest.fixture(scope="session")
 def manifest() -> dict:
-    return json.loads(require_shared(MANIFEST_PATH).read_text(encoding="utf-8"))
+    return json.loads(MANIFEST_PATH.read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="session")

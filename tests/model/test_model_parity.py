@@ -1,4 +1,5 @@
-"""Our generator reproduces the upstream 2.2 generator's outputs on the shared parity cases."""
+"""Our generator reproduces a 2.2 generator's recorded outputs: the upstream model's own (with
+../shared) and the compact in-repo fixture's (tests/fixtures/build_compact_spec.py)."""
 
 from __future__ import annotations
 
