@@ -16,7 +16,7 @@ import gradio as gr
 
 from engine import AUTO_LANGUAGE, SonareError, phonemize
 from engine.text import SYMBOLS
-from engine.training.jobs import stop_running_jobs
+from engine.training import stop_running_jobs
 from webapp.dataset_tab import build_dataset_tab
 from webapp.gpu import preload_feature_models
 from webapp.hub_tab import build_hub_tab, token_status

@@ -393,3 +393,27 @@ def character_error_rate(reference: str, hypothesis: str) -> float:
         list("".join(_normalize_for_scoring(reference).split())),
         list("".join(_normalize_for_scoring(hypothesis).split())),
     )
+
+
+__all__ = [
+    "AsrConfig",
+    "BACKENDS",
+    "character_error_rate",
+    "COMPUTE_TYPES",
+    "DEVICES",
+    "FasterWhisperTranscriber",
+    "heard_text",
+    "load_transcriber",
+    "make_t2s_converter",
+    "normalize_transcript",
+    "OpenAIWhisperTranscriber",
+    "parse_language_setting",
+    "to_whisper_language",
+    "transcribe_file",
+    "Transcriber",
+    "Transcript",
+    "UnusableTranscript",
+    "whisper_language_to_ours",
+    "WHISPER_SAMPLE_RATE",
+    "word_error_rate",
+]

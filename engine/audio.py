@@ -138,3 +138,16 @@ def encode_ogg_opus(audio: np.ndarray, sample_rate: int) -> bytes:
 def save_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> Path:
     """Write a 16-bit WAV file atomically."""
     return write_atomic(path, encode_wav(audio, sample_rate))
+
+
+__all__ = [
+    "AudioSource",
+    "encode_ogg_opus",
+    "encode_wav",
+    "load_audio",
+    "OPUS_SAMPLE_RATES",
+    "peak_safe",
+    "resample",
+    "save_wav",
+    "to_mono",
+]

@@ -31,3 +31,11 @@ def builtin_voice_dir(name: str = DEFAULT_VOICE_NAME) -> Path:
 def has_builtin_voice(name: str = DEFAULT_VOICE_NAME) -> bool:
     """Whether the shipped voice is present (a checkout without voices/ has none)."""
     return (BUILTIN_VOICES_DIR / name / CONFIG_FILE).is_file()
+
+
+__all__ = [
+    "builtin_voice_dir",
+    "BUILTIN_VOICES_DIR",
+    "DEFAULT_VOICE_NAME",
+    "has_builtin_voice",
+]

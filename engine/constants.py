@@ -41,3 +41,15 @@ DEFAULT_BERT_MODELS: dict[Language, str] = {
     Language.EN: "microsoft/deberta-v3-large",
 }
 DEFAULT_CLAP_MODEL = "laion/clap-htsat-fused"
+
+
+__all__ = [
+    "AUTO_LANGUAGE",
+    "BERT_HIDDEN_SIZE",
+    "CLAP_EMBEDDING_SIZE",
+    "CLAP_SAMPLE_RATE",
+    "DEFAULT_BERT_MODELS",
+    "DEFAULT_CLAP_MODEL",
+    "Language",
+    "SAMPLE_RATE",
+]

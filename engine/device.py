@@ -53,3 +53,11 @@ def describe_device(device: str) -> str:
     index = int(device.partition(":")[2] or 0)
     properties = torch.cuda.get_device_properties(index)
     return f"CUDA GPU {index}: {properties.name}, {properties.total_memory / 2**30:.0f} GB"
+
+
+__all__ = [
+    "describe_device",
+    "DEVICE_ENV",
+    "resolve_device",
+    "whisper_compute_type",
+]

@@ -21,3 +21,12 @@ class ConfigError(SonareError, ValueError):
 
 class AudioError(SonareError, ValueError):
     """Audio that cannot be decoded or used."""
+
+
+__all__ = [
+    "AudioError",
+    "ConfigError",
+    "ModelNotFoundError",
+    "SonareError",
+    "TextError",
+]

@@ -50,3 +50,11 @@ def read_json_object(path: str | os.PathLike, what: str) -> dict[str, Any]:
     if not isinstance(values, dict):
         raise ConfigError(f"{path} must hold a JSON object.")
     return values
+
+
+__all__ = [
+    "read_json_object",
+    "write_atomic",
+    "write_json_atomic",
+    "write_text_atomic",
+]

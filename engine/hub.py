@@ -406,3 +406,22 @@ def _token_error(repo_id: str) -> HubError:
         f"The Hub rejected the token for {repo_id}: check that HF_TOKEN holds a valid token "
         "with write access to this repo."
     )
+
+
+__all__ = [
+    "HubConfig",
+    "HubError",
+    "pull_model",
+    "PULL_PATTERNS",
+    "pulled_commit",
+    "pulled_folder",
+    "pulled_from",
+    "push_checkpoint",
+    "PushResult",
+    "README_FILE",
+    "resolve_model_folder",
+    "SOURCE_FILE",
+    "token_owner",
+    "TRAINING_STATE_DIR",
+    "with_retries",
+]

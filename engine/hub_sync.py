@@ -229,3 +229,12 @@ def pull_training_state(
         state.rename(final)
     logger.info("Pulled training state of step %d from %s into %s", step, repo_id, final)
     return final
+
+
+__all__ = [
+    "CheckpointSyncer",
+    "DEFAULT_INTERVAL_S",
+    "JOB_ID",
+    "pull_training_state",
+    "SAMPLES_DIR",
+]

@@ -1,5 +1,7 @@
 """The one-way dependencies: engine never imports the apps' UI libraries."""
 
+import ast
+import importlib
 import subprocess
 import sys
 from pathlib import Path
@@ -49,3 +51,36 @@ assert engine.training.RunConfig.__module__ == "engine.training.config"  # still
         [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+APP_FILES = [ROOT / "space_app.py", *sorted((ROOT / "webapp").glob("*.py")),
+             *sorted((ROOT / "bot").glob("*.py"))]  # fmt: skip
+
+
+def _engine_imports(path: Path) -> list[tuple[int, str, list[str]]]:
+    """(line, module, names) of every `from engine… import …` and `import engine…` in a file."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "engine":
+            found.append((node.lineno, node.module, [alias.name for alias in node.names]))
+        elif isinstance(node, ast.Import):
+            found += [(node.lineno, a.name, []) for a in node.names if a.name.startswith("engine")]
+    return found
+
+
+def test_apps_use_only_the_engines_public_api() -> None:
+    # engine or engine.<package or module> only, and only names that module lists in __all__.
+    problems = []
+    for path in APP_FILES:
+        for line, module, names in _engine_imports(path):
+            where = f"{path.relative_to(ROOT)}:{line}"
+            if module.count(".") > 1:
+                problems.append(f"{where}: {module} is deeper than engine.<package or module>")
+                continue
+            public = getattr(importlib.import_module(module), "__all__", None)
+            if public is None:
+                problems.append(f"{where}: {module} declares no __all__")
+                continue
+            problems += [f"{where}: {name} is not in {module}.__all__" for name in names
+                         if name not in public]  # fmt: skip
+    assert APP_FILES and not problems, "\n".join(problems)

@@ -11,8 +11,15 @@ import gradio as gr
 
 from engine import AUTO_LANGUAGE, ConfigError, SonareError
 from engine.device import whisper_compute_type
-from engine.prepare import AsrConfig, LabelLine, PrepareConfig, PrepareSummary
-from engine.prepare.review import apply_review, label_audio, read_review
+from engine.prepare import (
+    AsrConfig,
+    LabelLine,
+    PrepareConfig,
+    PrepareSummary,
+    apply_review,
+    label_audio,
+    read_review,
+)
 from webapp.messages import fail, warn
 from webapp.services import SAMPLE_RECORDING, Services, check_dataset_name
 

@@ -9,7 +9,7 @@ from typing import Any
 import gradio as gr
 
 from engine.hub import HubError, token_owner
-from engine.training.jobs import find_runs
+from engine.training import find_runs
 from webapp.messages import fail
 from webapp.services import Services
 

@@ -12,8 +12,7 @@ import numpy as np
 
 from engine import AUTO_LANGUAGE, SonareError, SynthesisParams, TextError
 from engine.builtin_voice import DEFAULT_VOICE_NAME, builtin_voice_dir, has_builtin_voice
-from engine.training.jobs import find_runs
-from engine.training.state import GENERATOR_DIR, CheckpointStore
+from engine.training import GENERATOR_DIR, CheckpointStore, find_runs
 from webapp.messages import fail
 from webapp.services import Services
 

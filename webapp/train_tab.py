@@ -14,8 +14,7 @@ import gradio as gr
 import pandas as pd
 
 from engine import ConfigError, SonareError
-from engine.training.config import RunConfig
-from engine.training.jobs import TrainingJob, TrainingRequest, TrainingStatus, find_runs
+from engine.training import RunConfig, TrainingJob, TrainingRequest, TrainingStatus, find_runs
 from webapp.messages import describe_error, fail
 from webapp.services import CPU_PRESETS, TRAIN_PRESETS, Services
 
@@ -241,7 +240,7 @@ def device_line(services: Services) -> str:
         return "Device: ZeroGPU (a GPU per call for synthesis and data preparation). " + (
             ZERO_GPU_TRAINING
         )
-    from engine.training.hardware import detect_hardware_preset
+    from engine.training import detect_hardware_preset
 
     preset = detect_hardware_preset(services.device)
     return (f"Device: {describe_device(services.device)} (`SONARE_DEVICE`). The base 2.2 preset "

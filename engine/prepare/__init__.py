@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         parse_stages,
         prepare_dataset,
     )
+    from engine.prepare.review import apply_review, label_audio, read_review
     from engine.prepare.slicing import SliceConfig, SliceInfo, slice_recording
 
 _LAZY = {
@@ -50,6 +51,9 @@ _LAZY = {
     "PrepareSummary": "engine.prepare.pipeline",
     "parse_stages": "engine.prepare.pipeline",
     "prepare_dataset": "engine.prepare.pipeline",
+    "apply_review": "engine.prepare.review",
+    "label_audio": "engine.prepare.review",
+    "read_review": "engine.prepare.review",
     "SliceConfig": "engine.prepare.slicing",
     "SliceInfo": "engine.prepare.slicing",
     "slice_recording": "engine.prepare.slicing",
@@ -74,12 +78,15 @@ __all__ = [
     "SliceConfig",
     "SliceInfo",
     "Transcript",
+    "apply_review",
     "ingest_recording",
+    "label_audio",
     "load_transcriber",
     "parse_stages",
     "prepare_dataset",
     "read_cleaned_list",
     "read_labels",
+    "read_review",
     "slice_recording",
     "write_cleaned_list",
     "write_labels",

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from engine.constants import Language
 from engine.errors import TextError
 from engine.files import write_text_atomic
@@ -290,11 +288,6 @@ def speech_units(text: str, language: Language) -> list[str]:
     return list("".join(kept.split()))
 
 
-def speech_rate(text: str, duration_s: float, language: Language) -> float:
-    """Speech units per second (see speech_units); 0.0 for a non-positive duration."""
-    return len(speech_units(text, language)) / duration_s if duration_s > 0 else 0.0
-
-
 def _longest_repeat(units: list[str], max_phrase: int = 4) -> tuple[str, int, int]:
     """(phrase, phrase length, times in a row) of the most repeated consecutive phrase."""
     best = ("", 0, 1)
@@ -334,15 +327,3 @@ def flag_transcript(
         elif rate < thresholds.min_rate[language]:
             flags.append(f"too slow: {rate:.1f} {unit_name}/s in {duration_s:.1f} s")
     return flags
-
-
-def find_rate_outliers(rates: Sequence[float], max_deviations: float = 3.5) -> list[int]:
-    """Indices of speech rates far from this speaker's median (robust z-score on the MAD)."""
-    values = np.asarray(rates, dtype=np.float64)
-    if values.size < 5:
-        return []  # too few to know what is normal for this speaker
-    median = np.median(values)
-    mad = np.median(np.abs(values - median)) * 1.4826  # scaled to a standard deviation
-    if mad <= 0:
-        return []
-    return [int(index) for index in np.flatnonzero(np.abs(values - median) / mad > max_deviations)]

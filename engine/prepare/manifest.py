@@ -110,7 +110,3 @@ class Manifest:
         entry = {"input": input_hash, "outputs": list(outputs or []), **extra}
         self._stages.setdefault(stage, {})[key] = entry
         self.save(force=False)
-
-    def forget(self, stage: str, key: str) -> None:
-        """Drop an item's record so that it is redone next time."""
-        self._stages.get(stage, {}).pop(key, None)

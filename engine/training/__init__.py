@@ -22,8 +22,16 @@ if TYPE_CHECKING:
         collate_batch,
     )
     from engine.training.evaluate import validation_mel_loss
+    from engine.training.hardware import detect_hardware_preset
+    from engine.training.jobs import (
+        TrainingJob,
+        TrainingRequest,
+        TrainingStatus,
+        find_runs,
+        stop_running_jobs,
+    )
     from engine.training.loop import train
-    from engine.training.state import CheckpointStore, TrainingProgress
+    from engine.training.state import GENERATOR_DIR, CheckpointStore, TrainingProgress
 
 _LAZY = {
     "read_base_model": "engine.training.base",
@@ -36,6 +44,13 @@ _LAZY = {
     "collate_batch": "engine.training.data",
     "train": "engine.training.loop",
     "validation_mel_loss": "engine.training.evaluate",
+    "detect_hardware_preset": "engine.training.hardware",
+    "TrainingJob": "engine.training.jobs",
+    "TrainingRequest": "engine.training.jobs",
+    "TrainingStatus": "engine.training.jobs",
+    "find_runs": "engine.training.jobs",
+    "stop_running_jobs": "engine.training.jobs",
+    "GENERATOR_DIR": "engine.training.state",
     "CheckpointStore": "engine.training.state",
     "TrainingProgress": "engine.training.state",
 }
@@ -48,16 +63,23 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "GENERATOR_DIR",
     "BucketBatchSampler",
     "CheckpointStore",
     "DatasetError",
     "RunConfig",
     "TrainConfig",
     "TrainingDataset",
+    "TrainingJob",
     "TrainingProgress",
+    "TrainingRequest",
+    "TrainingStatus",
     "collate_batch",
+    "detect_hardware_preset",
+    "find_runs",
     "read_base_model",
     "resize_speaker_table",
+    "stop_running_jobs",
     "train",
     "validation_mel_loss",
 ]

@@ -11,13 +11,11 @@ from engine.errors import TextError
 from engine.prepare.labels import (
     CleanedLine,
     LabelLine,
-    find_rate_outliers,
     flag_transcript,
     read_cleaned_list,
     read_cleaned_list_with_problems,
     read_labels,
     resolve_audio_path,
-    speech_rate,
     write_cleaned_list,
     write_labels,
 )
@@ -142,13 +140,6 @@ def test_flags_short_repeated_and_rate_outliers():
     assert fast.startswith("too fast: 8.0 words/s")
     [slow] = flag_transcript("你好", 10.0, Language.ZH)
     assert slow.startswith("too slow: 0.2 characters/s")
-    assert speech_rate("こんにちは。", 2.0, Language.JP) == pytest.approx(2.5)
-
-
-def test_rate_outliers_use_the_speakers_own_median():
-    rates = [2.4, 2.6, 2.5, 2.7, 2.3, 2.5, 9.0, 0.3]
-    assert find_rate_outliers(rates) == [6, 7]
-    assert find_rate_outliers([2.0, 9.0]) == []  # too few to judge
 
 
 def test_readers_accept_str_paths(tmp_path: Path):
