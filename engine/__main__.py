@@ -264,16 +264,14 @@ def _add_prepare_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _train_command(args: argparse.Namespace) -> int:
-    from engine.training import RunConfig
-    from engine.training.hardware import apply_hardware_preset
-    from engine.training.recovery import train_fitting_memory
-    from engine.training.sources import fetch_run_sources
+    from engine.training.request import TrainingRequest, run_training
 
-    run = RunConfig.from_file(args.config) if args.config else RunConfig()
-    run, preset = apply_hardware_preset(run, resolve_device("auto"))  # where Accelerate trains
-    if preset is not None:
-        print(f"hardware preset {preset.describe()}", file=sys.stderr)
-    run = run.with_train(
+    request = TrainingRequest(
+        dataset_dir=args.dataset,
+        run_dir=args.out,
+        config=args.config,
+        base=args.base,
+        resume_from_hub=args.resume_from_hub,
         max_steps=args.steps,
         batch_size=args.batch_size,
         learning_rate=args.lr,
@@ -285,19 +283,15 @@ def _train_command(args: argparse.Namespace) -> int:
         eval_asr_backend=args.eval_asr_backend,
         hub_repo=args.hub_repo,
         hub_interval_s=args.hub_interval,
-        hub_private=args.hub_private,
-        hub_push_training_state=args.hub_push_state,
+        hub_private=args.hub_private or None,
+        hub_push_training_state=args.hub_push_state or None,
         hub_endpoint=args.hub_endpoint,
     )
-    out_dir = Path(args.out) if args.out else Path(args.dataset) / "models"
-    sources = fetch_run_sources(out_dir, base=args.base, resume_from_hub=args.resume_from_hub,
-                                endpoint=run.train.hub_endpoint)  # fmt: skip
-    if sources.resumed_state is not None:
-        print(f"resuming from the Hub's {sources.resumed_state.name}", file=sys.stderr)
+    if logging.getLogger().level > logging.INFO:  # device, precision, preset, resume: show them
+        logging.getLogger("engine.training").setLevel(logging.INFO)
     stop = threading.Event()  # SIGTERM: save a checkpoint of the current step, then exit
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    latest = train_fitting_memory(args.dataset, out_dir, run, base_dir=sources.base_dir, stop=stop)
-    print(latest)
+    print(run_training(request, stop))
     return 0
 
 

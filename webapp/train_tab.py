@@ -76,12 +76,19 @@ def start_training(
     push_every_min: float | None = None,
     push_training_state: bool = False,
     resume_from: str | None = None,
+    keep_checkpoints: float | None = None,
+    precision: str | None = None,
+    eval_asr_model: str | None = None,
+    private_repo: bool = False,
 ) -> tuple[str | None, str]:
     """Start (or resume) training on `dataset`; returns (run folder, status Markdown).
 
-    hub_repo: push checkpoints there while training (every push_every_min minutes, default 30,
-    and at the end; HF_TOKEN); with push_training_state the optimizer state goes too, so that
-    another machine or Space can go on with `resume_from` (that repo's pushed state)."""
+    The options are the CLI's `train` options (engine.training.request); empty keeps the
+    preset's value. hub_repo: push checkpoints there while training (every push_every_min
+    minutes, default 30, and at the end; HF_TOKEN); with push_training_state the optimizer state
+    goes too, so that another machine or Space can go on with `resume_from` (that repo's pushed
+    state). precision: "preset", no, fp16 or bf16. eval_asr_model: a Whisper model that scores
+    the evaluation samples (val/cer, val/wer)."""
     try:
         if not dataset:
             raise ConfigError("Choose a prepared dataset first (Dataset tab).")
@@ -95,16 +102,20 @@ def start_training(
             run_dir=run_dir,
             base=resolve_base(services, base),
             config=TRAIN_PRESETS[preset],
-            steps=_whole(steps),
+            max_steps=_whole(steps),
             batch_size=_whole(batch_size) if batch_size else None,
             learning_rate=float(learning_rate) if learning_rate else None,
             eval_every=_whole(eval_every),
             save_every=_whole(save_every),
             hub_repo=_hub_repo(hub_repo),
             hub_interval_s=_minutes(push_every_min),
-            hub_push_training_state=bool(push_training_state),
+            hub_push_training_state=bool(push_training_state) or None,
+            hub_private=bool(private_repo) or None,
             resume_from_hub=_hub_repo(resume_from),
             hub_endpoint=services.hub_endpoint,
+            keep_checkpoints=_whole(keep_checkpoints) if keep_checkpoints else None,
+            mixed_precision=None if precision in (None, "", PRESET_PRECISION) else precision,
+            eval_asr_model=(eval_asr_model or "").strip() or None,
         )
         resumed = TrainingJob(run_dir).status().step
         TrainingJob.start(request)
@@ -214,6 +225,8 @@ def _empty_curves() -> pd.DataFrame:
                          "curve": pd.Series(dtype=str)})  # fmt: skip
 
 
+PRESET_PRECISION = "preset"
+PRECISIONS = [PRESET_PRECISION, "no", "fp16", "bf16"]
 CPU_WARNING = (
     "⚠️ **No GPU here: this preset trains on the CPU**, at many seconds per step (days for a "
     "voice). Use a GPU Space or machine (README, GPUs), or the small CPU preset."
@@ -340,6 +353,14 @@ def build_train_tab(services: Services) -> dict[str, Any]:
             learning_rate = gr.Number(value=first[2], label="Learning rate (0: preset's)")
             eval_every = gr.Number(value=first[3], label="Evaluate every", precision=0)
             save_every = gr.Number(value=first[4], label="Save every", precision=0)
+        with gr.Accordion("More settings", open=False), gr.Row():
+            keep = gr.Number(value=None, label="Keep checkpoints (empty: preset's)", precision=0)
+            precision = gr.Dropdown(PRECISIONS, value=PRESET_PRECISION, label="Mixed precision")
+            eval_asr = gr.Textbox(
+                label="Score samples with Whisper (optional)",
+                placeholder="tiny.en, small, or a local model folder",
+            )
+            private = gr.Checkbox(value=False, label="Private Hub repo")
         with gr.Row():
             start = gr.Button("Start or resume", variant="primary", elem_id="train-start")
             stop = gr.Button("Stop", variant="stop", elem_id="train-stop")
@@ -368,6 +389,10 @@ def build_train_tab(services: Services) -> dict[str, Any]:
                 push_every,
                 push_state,
                 resume_from,
+                keep,
+                precision,
+                eval_asr,
+                private,
             ],  # fmt: skip
             [run_dir, status],
             concurrency_id="train-control",

@@ -17,42 +17,27 @@ import traceback
 from pathlib import Path
 
 from engine.errors import SonareError
-from engine.training.jobs import TrainingRequest, read_job, update_job
+from engine.training.jobs import read_job, update_job
+from engine.training.request import TrainingRequest
 
 logger = logging.getLogger("engine.training.job_runner")
 
 
 def run_job(run_dir: Path, stop: threading.Event) -> str:
     """Train what job.json asks for; returns the final state written there."""
-    from engine.device import resolve_device
-    from engine.training import RunConfig
-    from engine.training.hardware import apply_hardware_preset
-    from engine.training.recovery import train_fitting_memory
-    from engine.training.sources import fetch_run_sources
+    from engine.training.config import RunConfig
+    from engine.training.request import run_training
 
     request = TrainingRequest.from_dict(read_job(run_dir)["request"])
-    run = RunConfig.from_file(request.config) if request.config else RunConfig()
-    run, preset = apply_hardware_preset(run, resolve_device("auto"))  # where Accelerate trains
-    if preset is not None:
-        logger.info("Hardware preset %s", preset.describe())
-    run = run.with_train(
-        max_steps=request.steps, batch_size=request.batch_size,
-        learning_rate=request.learning_rate, eval_every=request.eval_every,
-        save_every=request.save_every, hub_repo=request.hub_repo,
-        hub_interval_s=request.hub_interval_s, hub_endpoint=request.hub_endpoint,
-        hub_push_training_state=request.hub_push_training_state or None,
-    )  # fmt: skip
-    update_job(run_dir, state="running", pid=os.getpid(), started_at=time.time(),
-               max_steps=run.train.max_steps, error=None)  # fmt: skip
-    sources = fetch_run_sources(run_dir, base=request.base,
-                                resume_from_hub=request.resume_from_hub,
-                                endpoint=request.hub_endpoint)  # fmt: skip
+
+    def started(run: RunConfig) -> None:
+        update_job(run_dir, state="running", pid=os.getpid(), started_at=time.time(),
+                   max_steps=run.train.max_steps, error=None)  # fmt: skip
 
     def tell(smaller: RunConfig, message: str) -> None:  # the app shows job.json's notice
         update_job(run_dir, notice=message, batch_size=smaller.train.batch_size)
 
-    train_fitting_memory(request.dataset_dir, run_dir, run, base_dir=sources.base_dir, stop=stop,
-                         on_retry=tell)  # fmt: skip
+    run_training(request, stop, on_start=started, on_retry=tell)
     return "stopped" if stop.is_set() else "finished"
 
 

@@ -12,7 +12,6 @@ checkpoint of its current step and exits; starting again on the same folder resu
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import fcntl
 import json
 import os
@@ -27,6 +26,7 @@ from typing import Any
 from engine.errors import ConfigError
 from engine.files import write_json_atomic
 from engine.training.metrics import read_metrics
+from engine.training.request import TrainingRequest
 from engine.training.state import GENERATOR_DIR, PREFIX, CheckpointStore
 
 JOB_FILE = "job.json"
@@ -35,55 +35,6 @@ STATES = ("idle", "running", "finished", "stopped", "failed")
 LOG_TAIL_BYTES = 4000
 # Steps/s is measured over this many of the newest metric records of the current process.
 RATE_WINDOW = 20
-
-
-@dataclass(frozen=True)
-class TrainingRequest:
-    """What to train: the CLI's `train` options as one value (None: the config's setting)."""
-
-    dataset_dir: Path
-    run_dir: Path | None = None  # default <dataset_dir>/models
-    base: str | None = None  # local base-model folder, or a Hub repo id (pulled by the job)
-    config: Path | None = None  # training config JSON; None: 2.2's defaults
-    steps: int | None = None
-    batch_size: int | None = None
-    learning_rate: float | None = None
-    eval_every: int | None = None
-    save_every: int | None = None
-    hub_repo: str | None = None  # push checkpoints while training (token from HF_TOKEN)
-    hub_interval_s: float | None = None
-    hub_push_training_state: bool = False  # also push optimizer state, to resume elsewhere
-    resume_from_hub: str | None = None  # pull a pushed training state first (another machine)
-    hub_endpoint: str | None = None  # None: huggingface.co (or HF_ENDPOINT)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "dataset_dir", Path(self.dataset_dir).expanduser().resolve())
-        run_dir = self.run_dir if self.run_dir is not None else self.dataset_dir / "models"
-        object.__setattr__(self, "run_dir", Path(run_dir).expanduser().resolve())
-        if self.config is not None:
-            object.__setattr__(self, "config", Path(self.config).expanduser().resolve())
-        for name in ("steps", "batch_size", "eval_every", "save_every"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise ConfigError(f"{name} must be a positive whole number, got {value!r}.")
-        if self.learning_rate is not None and not self.learning_rate > 0:
-            raise ConfigError(f"learning_rate must be positive, got {self.learning_rate!r}.")
-        if self.base is not None and not str(self.base).strip():
-            object.__setattr__(self, "base", None)
-        if self.hub_interval_s is not None and not self.hub_interval_s > 0:
-            raise ConfigError(f"hub_interval_s must be positive, got {self.hub_interval_s!r}.")
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (paths as strings)."""
-        values = dataclasses.asdict(self)
-        return {
-            key: str(value) if isinstance(value, Path) else value for key, value in values.items()
-        }
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrainingRequest:
-        """Inverse of to_dict."""
-        return cls(**values)
 
 
 @dataclass(frozen=True)

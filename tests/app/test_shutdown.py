@@ -51,7 +51,7 @@ def test_sigterm_to_the_app_stops_its_training_run_with_a_checkpoint(
     services = services_with_dataset
     run_dir = services.datasets_dir / "tiny" / "models"
     request = TrainingRequest(services.datasets_dir / "tiny", run_dir=run_dir, config=TINY_CONFIG,
-                              steps=100_000, eval_every=50_000, save_every=50_000)  # fmt: skip
+                              max_steps=100_000, eval_every=50_000, save_every=50_000)  # fmt: skip
     job = TrainingJob.start(request)
     _wait_for(lambda: job.status().step >= 2, 240, "two training steps")
 

@@ -202,3 +202,22 @@ def test_the_tab_names_the_device_and_warns_before_a_full_size_cpu_run(
     assert "No GPU here" in status and "started" in status
     _, status = start_training(services, "tiny", "", TINY, 2, 2, None, 2, 2)
     assert "No GPU here" not in status
+
+
+def test_the_tab_offers_the_clis_options(
+    services_with_dataset: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started = []
+    monkeypatch.setattr(TrainingJob, "start", classmethod(lambda cls, r: started.append(r)))
+    run_dir, status = start_training(
+        services_with_dataset, "tiny", None, "tiny (CPU smoke run)", 10, None, None, 5, 5,
+        "me/voice", 30, True, None, keep_checkpoints=2, precision="bf16",
+        eval_asr_model=" tiny.en ", private_repo=True,
+    )  # fmt: skip
+    assert run_dir is not None, status
+    (request,) = started
+    assert (request.keep_checkpoints, request.mixed_precision) == (2, "bf16")
+    assert request.eval_asr_model == "tiny.en" and request.hub_private is True
+    run_dir, _ = start_training(services_with_dataset, "tiny", None, "tiny (CPU smoke run)",
+                                10, None, None, 5, 5, precision="preset")  # fmt: skip
+    assert started[1].mixed_precision is None and started[1].hub_push_training_state is None

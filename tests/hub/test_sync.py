@@ -223,7 +223,7 @@ def test_fine_tune_from_a_hub_base_then_resume_elsewhere_from_the_hub(
     # Another machine: a fresh copy of the data, the run continues from the pushed state.
     second = build_tiny_dataset(tmp_path / "machine-b")
     result = _run(_train_args(second, 6, 4, "--resume-from-hub", REPO, *hub))
-    assert "resuming from the Hub's step_00000004" in result.stderr
+    assert "Resuming from the Hub's step_00000004" in result.stderr
     run_dir = second / "models"
     latest = CheckpointStore(run_dir / "checkpoints").latest()
     assert latest is not None and latest.name == "step_00000006"
@@ -243,7 +243,7 @@ def test_training_keeps_going_through_a_hub_outage(fake_hub, tmp_path, monkeypat
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     fake_hub.fail_next(10_000)  # 500s from the start
     job = TrainingJob.start(
-        TrainingRequest(dataset, config=TINY_CONFIG, steps=30, eval_every=10, save_every=5,
+        TrainingRequest(dataset, config=TINY_CONFIG, max_steps=30, eval_every=10, save_every=5,
                         hub_repo=REPO, hub_interval_s=1.0)
     )  # fmt: skip
     _wait_for(lambda: job.status().step >= 10 or not job.status().running, timeout=180)

@@ -29,7 +29,7 @@ def _one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _request(dataset: Path, steps: int, **options) -> TrainingRequest:
-    return TrainingRequest(dataset, config=TINY_CONFIG, steps=steps, **options)
+    return TrainingRequest(dataset, config=TINY_CONFIG, max_steps=steps, **options)
 
 
 @pytest.mark.slow
@@ -86,7 +86,7 @@ def test_failures_are_reported_not_raised(
     with pytest.raises(ConfigError, match="not a prepared dataset"):
         TrainingJob.start(TrainingRequest(tmp_path / "nothing"))
     with pytest.raises(ConfigError, match="positive"):
-        TrainingRequest(tiny_dataset, steps=0)
+        TrainingRequest(tiny_dataset, max_steps=0)
     job = TrainingJob.start(_request(tiny_dataset, 2, base=str(tmp_path / "no-such-base")))
     status = job.wait(timeout_s=120)
     assert status.state == "failed"
