@@ -162,7 +162,7 @@ def train_for(seconds: float, corpus: Path, config: Path, run: Path, log: Path) 
     """Run `python -m engine train` (resuming) for about `seconds`, then SIGTERM it; returns
     the seconds it ran, start-up and final save included."""
     command = [sys.executable, "-m", "engine", "train", "--dataset", str(corpus), "--config",
-               str(config), "--out", str(run), "--steps", "10000000"]  # fmt: skip
+               str(config), "--out", str(run), "--max-steps", "10000000"]  # fmt: skip
     started = time.monotonic()
     with log.open("ab") as out:
         child = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)

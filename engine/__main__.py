@@ -136,9 +136,9 @@ def _prepare_config(args: argparse.Namespace) -> Any:
     from engine.prepare import AsrConfig, PrepareConfig
 
     device = resolve_device(args.device)
-    model = {"model": args.whisper} if args.whisper else {}
-    asr = AsrConfig(backend=args.asr, device=device, compute_type=whisper_compute_type(device),
-                    **model)  # fmt: skip
+    model = {"model": args.asr_model} if args.asr_model else {}
+    asr = AsrConfig(backend=args.asr_backend, device=device,
+                    compute_type=whisper_compute_type(device), **model)  # fmt: skip
     return PrepareConfig(
         stages=tuple(args.stages),
         asr=asr,
@@ -148,7 +148,7 @@ def _prepare_config(args: argparse.Namespace) -> Any:
         loudness_target_db=args.loudness if args.loudness is not None else -23.0,
         device=device,
         features=_feature_config(args),
-        batch_size=args.batch_size,
+        batch_size=args.bert_batch_size,
     )
 
 
@@ -173,8 +173,9 @@ def _prepare_command(args: argparse.Namespace) -> int:
 
     progress = _TqdmProgress()
     try:
+        dataset = _positional_or_option(args, "dataset", "--dataset DATASET")
         summary = prepare_dataset(
-            args.dataset, args.speaker, args.audio or [], _prepare_config(args), progress
+            dataset, args.speaker, args.audio or [], _prepare_config(args), progress
         )
     finally:
         progress.close()
@@ -183,6 +184,41 @@ def _prepare_command(args: argparse.Namespace) -> int:
     else:
         _print_summary(summary)
     return 0
+
+
+class _OldSpelling(argparse.Action):
+    """A spelling of an option from before the names matched: it works for one more release
+    and says which name to use instead."""
+
+    def __init__(self, option_strings: list[str], dest: str, new: str, **kwargs: Any) -> None:
+        self.new = new
+        super().__init__(option_strings, dest, help=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:  # fmt: skip
+        print(f"warning: {option_string} is deprecated; use {self.new}", file=sys.stderr)
+        setattr(namespace, self.dest, True if self.nargs == 0 else values)
+
+
+def _old_spelling(
+    parser: Any, old: str, new: str, dest: str, flag: bool = False, **kwargs: Any
+) -> None:
+    """Accept `old` as a deprecated spelling of `new` (stored in `dest`)."""
+    parser.add_argument(old, dest=dest, action=_OldSpelling, new=new,
+                        **({"nargs": 0} if flag else kwargs))  # fmt: skip
+
+
+def _positional_or_option(args: argparse.Namespace, name: str, usage: str) -> str:
+    """The value of --<name>, or of the old positional spelling (with a warning)."""
+    value, old = getattr(args, name, None), getattr(args, f"old_{name}", None)
+    if old is not None:
+        print(f"warning: a positional {name} is deprecated; use {usage}", file=sys.stderr)
+        if value is not None and value != old:
+            raise ConfigError(f"Two {name}s given: {old} and {value}; give {usage} once.")
+        value = old
+    if value is None:
+        raise ConfigError(f"No {name} given: add {usage}.")
+    return value
 
 
 def _add_feature_options(parser: argparse.ArgumentParser) -> None:
@@ -238,7 +274,8 @@ def _add_prepare_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "prepare", help="recordings -> a training-ready dataset (resumable; see README Datasets)"
     )
-    parser.add_argument("dataset", help="dataset folder, e.g. data/alice")
+    parser.add_argument("--dataset", help="dataset folder, e.g. data/alice (made if missing)")
+    parser.add_argument("old_dataset", nargs="?", help=argparse.SUPPRESS)
     parser.add_argument("--speaker", help="speaker of the --audio recordings")
     parser.add_argument("--audio", nargs="+", metavar="FILE", help="recordings to add")
     parser.add_argument(
@@ -249,15 +286,25 @@ def _add_prepare_parser(commands: argparse._SubParsersAction) -> None:
         help=f"subset of {', '.join(STAGES)} (space or comma separated; default all)",
     )
     parser.add_argument(
-        "--asr", choices=["openai-whisper", "faster-whisper"], default="faster-whisper"
+        "--asr-backend", choices=["faster-whisper", "openai-whisper"], default="faster-whisper",
+        help="speech recognition for the transcripts (default faster-whisper)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--asr-model", help="Whisper model name or local folder (default small; SONARE_ASR_MODEL)"
     )
-    parser.add_argument("--whisper", help="Whisper model name or local path (default small)")
+    _old_spelling(parser, "--asr", "--asr-backend", "asr_backend",
+                  choices=["openai-whisper", "faster-whisper"])  # fmt: skip
+    _old_spelling(parser, "--whisper", "--asr-model", "asr_model")
     parser.add_argument("--language", default=AUTO_LANGUAGE, help="auto, ZH, JP or EN")
     parser.add_argument("--val-per-speaker", type=int, default=4, help="validation lines each")
     parser.add_argument(
         "--loudness", type=float, metavar="DBFS", help="normalise each utterance to this level"
     )
-    parser.add_argument("--batch-size", type=int, default=8, help="BERT batch size")
+    parser.add_argument(
+        "--bert-batch-size", type=int, default=8,
+        help="sentences per BERT forward pass in the bert stage (default 8)",
+    )  # fmt: skip
+    _old_spelling(parser, "--batch-size", "--bert-batch-size", "bert_batch_size", type=int)
     parser.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     _add_feature_options(parser)
     parser.set_defaults(handler=_prepare_command)
@@ -272,19 +319,19 @@ def _train_command(args: argparse.Namespace) -> int:
         config=args.config,
         base=args.base,
         resume_from_hub=args.resume_from_hub,
-        max_steps=args.steps,
+        max_steps=args.max_steps,
         batch_size=args.batch_size,
-        learning_rate=args.lr,
+        learning_rate=args.learning_rate,
         eval_every=args.eval_every,
         save_every=args.save_every,
-        keep_checkpoints=args.keep,
+        keep_checkpoints=args.keep_checkpoints,
         mixed_precision=args.mixed_precision,
-        eval_asr_model=args.eval_asr,
+        eval_asr_model=args.eval_asr_model,
         eval_asr_backend=args.eval_asr_backend,
         hub_repo=args.hub_repo,
-        hub_interval_s=args.hub_interval,
+        hub_interval_s=args.hub_interval_s,
         hub_private=args.hub_private or None,
-        hub_push_training_state=args.hub_push_state or None,
+        hub_push_training_state=args.hub_push_training_state or None,
         hub_endpoint=args.hub_endpoint,
     )
     if logging.getLogger().level > logging.INFO:  # device, precision, preset, resume: show them
@@ -305,29 +352,44 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
         "--base", help="base model: a 2.2 G_/D_/DUR_*.pth folder, a Sonare voice or a Hub repo id"
     )
     parser.add_argument("--config", help="training config JSON (default: 2.2 defaults)")
-    parser.add_argument("--steps", type=int, help="train until this many optimisation steps")
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--lr", type=float, help="learning rate")
+    parser.add_argument(
+        "--max-steps", type=int, metavar="N", help="train until N optimizer updates (steps)"
+    )
+    parser.add_argument(
+        "--batch-size", type=int, help="clips per optimizer step on each GPU (before accumulation)"
+    )
+    parser.add_argument("--learning-rate", type=float)
     parser.add_argument("--eval-every", type=int, metavar="N", help="evaluate every N steps")
     parser.add_argument("--save-every", type=int, metavar="N", help="checkpoint every N steps")
-    parser.add_argument("--keep", type=int, metavar="K", help="keep the K newest checkpoints")
+    parser.add_argument(
+        "--keep-checkpoints", type=int, metavar="K", help="keep the K newest checkpoints"
+    )
     parser.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"], help="GPU only")
     parser.add_argument(
-        "--eval-asr", metavar="NAME_OR_PATH",
+        "--eval-asr-model", metavar="NAME_OR_PATH",
         help="Whisper model: log the CER/WER of the eval samples (an intelligibility curve)",
     )  # fmt: skip
     parser.add_argument(
         "--eval-asr-backend", choices=["faster-whisper", "openai-whisper"],
-        help="ASR backend for --eval-asr (default: the config's, faster-whisper)",
+        help="ASR backend for --eval-asr-model (default: the config's, faster-whisper)",
     )  # fmt: skip
+    _old_spelling(parser, "--steps", "--max-steps", "max_steps", type=int)
+    _old_spelling(parser, "--lr", "--learning-rate", "learning_rate", type=float)
+    _old_spelling(parser, "--keep", "--keep-checkpoints", "keep_checkpoints", type=int)
+    _old_spelling(parser, "--eval-asr", "--eval-asr-model", "eval_asr_model")
     hub = parser.add_argument_group("Hugging Face Hub sync (token from HF_TOKEN)")
     hub.add_argument("--hub-repo", metavar="OWNER/NAME", help="push checkpoints to this repo")
-    hub.add_argument("--hub-interval", type=float, metavar="SECONDS", help="default 1800")
+    hub.add_argument(
+        "--hub-interval-s", type=float, metavar="SECONDS", help="push every N seconds (1800)"
+    )
     hub.add_argument("--hub-private", action="store_true", default=None, help="private repo")
     hub.add_argument(
-        "--hub-push-state", action="store_true", default=None,
+        "--hub-push-training-state", action="store_true", default=None,
         help="also push the training state (optimizers...) under training_state/",
     )  # fmt: skip
+    _old_spelling(hub, "--hub-interval", "--hub-interval-s", "hub_interval_s", type=float)
+    _old_spelling(hub, "--hub-push-state", "--hub-push-training-state",
+                  "hub_push_training_state", flag=True)  # fmt: skip
     hub.add_argument("--hub-endpoint", help="Hub URL (default: huggingface.co or HF_ENDPOINT)")
     hub.add_argument(
         "--resume-from-hub", metavar="OWNER/NAME",
@@ -360,7 +422,11 @@ def _hub_pull_command(args: argparse.Namespace) -> int:
     from engine.hub import pull_model
 
     folder = pull_model(
-        args.repo, args.out, revision=args.revision, endpoint=args.endpoint, filename=args.file
+        _positional_or_option(args, "repo", "--repo OWNER/NAME"),
+        args.out,
+        revision=args.revision,
+        endpoint=args.endpoint,
+        filename=args.file,
     )
     print(folder)
     return 0
@@ -391,7 +457,8 @@ def _add_hub_parser(commands: argparse._SubParsersAction) -> None:
     push.add_argument("--with-state", action="store_true", help="also push training_state/")
     push.set_defaults(handler=_hub_push_command)
     pull = actions.add_parser("pull", help="download a voice (ours or 2.2's) into a folder")
-    pull.add_argument("repo", metavar="OWNER/NAME")
+    pull.add_argument("--repo", metavar="OWNER/NAME")
+    pull.add_argument("old_repo", nargs="?", help=argparse.SUPPRESS)
     pull.add_argument("--out", required=True, help="parent folder; the voice lands in a subfolder")
     pull.add_argument("--revision", help="branch, tag or commit")
     pull.add_argument("--file", help="a 2.2 G_<step>.pth (default: the latest)")

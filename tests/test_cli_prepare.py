@@ -25,8 +25,8 @@ def test_prepare_runs_every_stage_and_prints_json(
     recording = make_recording(tmp_path / "talk.mp3", ENGLISH_SENTENCES[:2], pause_s=1.2)
     dataset = tmp_path / "data" / "bob"
     argv = [
-        "prepare", str(dataset), "--speaker", "bob", "--audio", str(recording.path),
-        "--whisper", _tiny_en_whisper(), "--language", "EN", "--json",
+        "prepare", "--dataset", str(dataset), "--speaker", "bob", "--audio", str(recording.path),
+        "--asr-model", _tiny_en_whisper(), "--language", "EN", "--json",
         *feature_cli_args(tiny_bert_dirs, tiny_clap_dir),
     ]  # fmt: skip
     assert main(argv) == 0
@@ -45,16 +45,16 @@ def test_prepare_runs_every_stage_and_prints_json(
     assert sf.info(str(wav)).samplerate == 44100
 
     # Nothing left to do: the second run makes nothing and loads no model.
-    assert main([*argv, "--whisper", "/nonexistent/whisper"]) == 0
+    assert main([*argv, "--asr-model", "/nonexistent/whisper"]) == 0
     again = json.loads(capsys.readouterr().out)
     assert all(report["made"] == 0 for report in again["stages"].values())
 
 
 def test_prepare_reports_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    assert main(["prepare", str(tmp_path / "d"), "--stages", "ingest", "dance"]) == 2
+    assert main(["prepare", "--dataset", str(tmp_path / "d"), "--stages", "ingest", "dance"]) == 2
     assert "Unknown stage" in capsys.readouterr().err
     audio = ["--audio", str(tmp_path / "x.wav")]
-    assert main(["prepare", str(tmp_path / "d"), *audio, "--stages", "ingest"]) == 2
+    assert main(["prepare", "--dataset", str(tmp_path / "d"), *audio, "--stages", "ingest"]) == 2
     assert "speaker" in capsys.readouterr().err
 
 
@@ -67,7 +67,13 @@ def test_prepare_text_stage_on_a_label_file(
     clip.path.rename(dataset / "raw" / "clip.wav")
     (dataset / "esd.list").write_text(f"clip.wav|amy|EN|{ENGLISH_SENTENCES[0]}\n", "utf-8")
     stages = ["--stages", "resample,text"]
-    argv = ["prepare", str(dataset), *stages, *feature_cli_args(tiny_bert_dirs, tiny_clap_dir)]
+    argv = [
+        "prepare",
+        "--dataset",
+        str(dataset),
+        *stages,
+        *feature_cli_args(tiny_bert_dirs, tiny_clap_dir),
+    ]
     assert main(argv) == 0
     err = capsys.readouterr().err
     assert "text: 1 kept" in err and "train.list: 1, val.list: 0" in err

@@ -217,7 +217,7 @@ def _require_dataset(services: Services, dataset: str | None) -> Path:
 
 def _prepare_config(services: Services, stages: tuple[str, ...], language: str) -> PrepareConfig:
     asr = AsrConfig(
-        backend=services.asr_backend, model=services.whisper_model, device=services.device,
+        backend=services.asr_backend, model=services.asr_model, device=services.device,
         compute_type=whisper_compute_type(services.device),
     )  # fmt: skip
     return PrepareConfig(

@@ -13,7 +13,7 @@ logger = logging.getLogger(__name__)
 _MISSING_MODEL_HINT = (
     "Models come from the Hugging Face Hub on first use. Without internet, download them "
     "elsewhere, copy the folders here and point `SONARE_FEATURES` (a JSON like "
-    "configs/features.json) or `SONARE_WHISPER` at them; for private repos set `HF_TOKEN`."
+    "configs/features.json) or `SONARE_ASR_MODEL` at them; for private repos set `HF_TOKEN`."
 )
 
 

@@ -2,7 +2,8 @@
 
 SONARE_DATA_DIR      data root (default ./sonare-data): datasets/, models/ (pulled), voices/
 SONARE_FEATURES      feature-model JSON like configs/features.json (default: that file)
-SONARE_WHISPER       Whisper model name or local folder for transcription (default small)
+SONARE_ASR_MODEL     Whisper model name or local folder for transcription (default small;
+                     SONARE_WHISPER, its old name, still works for one release)
 SONARE_ASR_BACKEND   faster-whisper (default) or openai-whisper
 SONARE_DEVICE        auto (default: the GPU when there is one), cpu, cuda or cuda:N
 SPACES_ZERO_GPU      set by Hugging Face on ZeroGPU hardware (webapp/gpu.py)
@@ -160,7 +161,7 @@ class Services:
 
     data_root: Path
     features: FeatureConfig
-    whisper_model: str = "small"
+    asr_model: str = "small"
     asr_backend: str = "faster-whisper"
     max_upload_mb: int = 500
     hub_endpoint: str | None = None
@@ -199,7 +200,7 @@ class Services:
         return cls(
             data_root=Path(env.get("SONARE_DATA_DIR") or "sonare-data"),
             features=features,
-            whisper_model=env.get("SONARE_WHISPER") or "small",
+            asr_model=_asr_model(env),
             asr_backend=env.get("SONARE_ASR_BACKEND") or "faster-whisper",
             max_upload_mb=max_upload_mb,
             hub_endpoint=env.get("HF_ENDPOINT") or None,
@@ -236,3 +237,13 @@ class Services:
         if not self.datasets_dir.is_dir():
             return []
         return sorted(p.name for p in self.datasets_dir.iterdir() if p.is_dir())
+
+
+def _asr_model(env: Mapping[str, str]) -> str:
+    """SONARE_ASR_MODEL, else its old name SONARE_WHISPER (with a warning), else small."""
+    if env.get("SONARE_ASR_MODEL"):
+        return env["SONARE_ASR_MODEL"]
+    if env.get("SONARE_WHISPER"):
+        logger.warning("SONARE_WHISPER is deprecated; set SONARE_ASR_MODEL instead")
+        return env["SONARE_WHISPER"]
+    return "small"

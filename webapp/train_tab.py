@@ -239,9 +239,9 @@ ZERO_GPU_TRAINING = (
     "This Space runs on **ZeroGPU**, which lends a GPU to one call at a time for a few minutes: "
     "training a voice takes hours on a dedicated GPU, so the base 2.2 preset cannot start here. "
     "Train on a GPU Space (T4 or better), in Colab (`notebooks/sonare_colab.ipynb`) or on your "
-    "own machine with `python -m engine train … --hub-repo you/my-voice --hub-push-state`; then "
-    "pull the voice in the Hub tab and speak with it here. The small and tiny presets run on "
-    "this Space's CPU."
+    "own machine with `python -m engine train … --hub-repo you/my-voice "
+    "--hub-push-training-state`; then pull the voice in the Hub tab and speak with it here. The "
+    "small and tiny presets run on this Space's CPU."
 )
 
 

@@ -25,12 +25,12 @@ if TYPE_CHECKING:
     from engine.training.hardware import detect_hardware_preset
     from engine.training.jobs import (
         TrainingJob,
-        TrainingRequest,
         TrainingStatus,
         find_runs,
         stop_running_jobs,
     )
     from engine.training.loop import train
+    from engine.training.request import TrainingRequest, run_training
     from engine.training.state import GENERATOR_DIR, CheckpointStore, TrainingProgress
 
 _LAZY = {
@@ -43,10 +43,11 @@ _LAZY = {
     "TrainingDataset": "engine.training.data",
     "collate_batch": "engine.training.data",
     "train": "engine.training.loop",
+    "run_training": "engine.training.request",
     "validation_mel_loss": "engine.training.evaluate",
     "detect_hardware_preset": "engine.training.hardware",
     "TrainingJob": "engine.training.jobs",
-    "TrainingRequest": "engine.training.jobs",
+    "TrainingRequest": "engine.training.request",
     "TrainingStatus": "engine.training.jobs",
     "find_runs": "engine.training.jobs",
     "stop_running_jobs": "engine.training.jobs",
@@ -79,6 +80,7 @@ __all__ = [
     "find_runs",
     "read_base_model",
     "resize_speaker_table",
+    "run_training",
     "stop_running_jobs",
     "train",
     "validation_mel_loss",

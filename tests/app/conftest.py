@@ -34,7 +34,7 @@ def tiny_voice_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def services(tmp_path: Path, tiny_feature_config: FeatureConfig, whisper_model: str) -> Services:
     """Services over an empty data root with the tiny BERT/CLAP and Whisper tiny.en."""
     return Services(
-        data_root=tmp_path / "data", features=tiny_feature_config, whisper_model=whisper_model
+        data_root=tmp_path / "data", features=tiny_feature_config, asr_model=whisper_model
     )
 
 

@@ -83,7 +83,7 @@ def app_url(
     env = os.environ | {
         "SONARE_DATA_DIR": str(data_root),
         "SONARE_FEATURES": str(features),
-        "SONARE_WHISPER": whisper_model,
+        "SONARE_ASR_MODEL": whisper_model,
         "GRADIO_SERVER_PORT": str(port),
         "GRADIO_ANALYTICS_ENABLED": "False",
         "HF_HUB_OFFLINE": "1",

@@ -157,9 +157,9 @@ def test_missing_dataset_and_whisper_are_explained(services: Services) -> None:
     assert "No transcripts yet" in finish_dataset(services, "amy")[1]
     assert "whole number" in finish_dataset(services, "amy", None, -1)[1]
     assert "Add at least one recording" in transcribe_recordings(services, "amy", "a", "EN", [])[1]
-    services.whisper_model = str(services.data_root / "no-whisper")
+    services.asr_model = str(services.data_root / "no-whisper")
     rows, status = transcribe_recordings(services, "amy", "amy", "EN", add_sample(None))
-    assert rows == [] and "A model is missing" in status and "SONARE_WHISPER" in status
+    assert rows == [] and "A model is missing" in status and "SONARE_ASR_MODEL" in status
 
 
 def test_bad_speaker_name_is_explained(services: Services) -> None:

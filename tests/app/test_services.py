@@ -20,21 +20,23 @@ def test_from_env_defaults_and_overrides(tmp_path: Path, monkeypatch: pytest.Mon
     default = Services.from_env({})
     assert default.data_root == (tmp_path / "sonare-data").resolve()
     assert default.features.clap_model == json.loads(DEFAULT_FEATURES.read_text())["clap_model"]
-    assert default.whisper_model == "small" and default.max_upload_mb == 500
+    assert default.asr_model == "small" and default.max_upload_mb == 500
 
     features = tmp_path / "features.json"
     features.write_text(json.dumps({"clap_model": "/models/clap", "device": "cpu"}))
     env = {
         "SONARE_DATA_DIR": str(tmp_path / "root"),
         "SONARE_FEATURES": str(features),
-        "SONARE_WHISPER": "/models/whisper",
+        "SONARE_ASR_MODEL": "/models/whisper",
         "SONARE_MAX_UPLOAD_MB": "20",
         "HF_ENDPOINT": "http://127.0.0.1:9",
     }
     services = Services.from_env(env)
     assert services.data_root == tmp_path / "root"
     assert services.features.clap_model == "/models/clap"
-    assert services.whisper_model == "/models/whisper"
+    assert services.asr_model == "/models/whisper"
+    old = Services.from_env(env | {"SONARE_ASR_MODEL": "", "SONARE_WHISPER": "/old/name"})
+    assert old.asr_model == "/old/name"  # the old name works for one more release
     assert services.max_upload_bytes == 20 * 2**20
     assert services.hub_endpoint == "http://127.0.0.1:9"
 

@@ -171,7 +171,7 @@ def test_a_run_pushed_from_one_space_resumes_on_another(
     # Another Space: its own empty disk, the same dataset uploaded again, resume from the Hub.
     space_b = AppServices(
         data_root=tmp_path / "space-b", features=space_a.features,
-        whisper_model=space_a.whisper_model, hub_endpoint=fake_hub.endpoint,
+        asr_model=space_a.asr_model, hub_endpoint=fake_hub.endpoint,
     )  # fmt: skip
     shutil.copytree(prepared_dataset_template, space_b.datasets_dir / "tiny")
     run_dir, status = start_training(space_b, "tiny", "", TINY, 4, 2, None, 100, 2, repo, 10,

@@ -170,7 +170,7 @@ def test_cli_hub_push_status_pull(fake_hub, voices, tmp_path, capsys) -> None:
     assert {"config.json", "model.safetensors", "training_state/optimizer.bin"} <= set(
         status["files"]
     )
-    assert main(["hub", "pull", REPO, "--out", str(tmp_path / "voices"), *endpoint]) == 0
+    assert main(["hub", "pull", "--repo", REPO, "--out", str(tmp_path / "voices"), *endpoint]) == 0
     folder = Path(capsys.readouterr().out.strip())
     weights = (checkpoint / GENERATOR_DIR / "model.safetensors").read_bytes()
     assert (folder / "model.safetensors").read_bytes() == weights
@@ -186,7 +186,7 @@ def test_training_with_hub_repo_pushes_the_final_checkpoint(
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # the child inherits this process's env (_env)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     assert _env()["HF_HUB_OFFLINE"] == "0" and _env()["HF_TOKEN"] == TOKEN
-    args = _train_args(tiny_dataset, 8, 4, "--hub-repo", REPO, "--hub-interval", "1",
+    args = _train_args(tiny_dataset, 8, 4, "--hub-repo", REPO, "--hub-interval-s", "1",
                        "--hub-endpoint", fake_hub.endpoint)  # fmt: skip
     _run(args)
     latest = CheckpointStore(tiny_dataset / "models" / "checkpoints").latest()
@@ -212,9 +212,9 @@ def test_fine_tune_from_a_hub_base_then_resume_elsewhere_from_the_hub(
     api.upload_folder(repo_id="community/base22", folder_path=base)
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    hub = ["--hub-repo", REPO, "--hub-endpoint", fake_hub.endpoint, "--hub-interval", "600"]
+    hub = ["--hub-repo", REPO, "--hub-endpoint", fake_hub.endpoint, "--hub-interval-s", "600"]
     first = build_tiny_dataset(tmp_path / "machine-a")
-    _run(_train_args(first, 4, 4, "--base", "community/base22", "--hub-push-state", *hub))
+    _run(_train_args(first, 4, 4, "--base", "community/base22", "--hub-push-training-state", *hub))
     card = fake_hub.files(REPO)["README.md"].decode()
     assert "base_model: community/base22\n" in card
     assert '  "loss/g/mel": ' in card and '  "val/mel_loss": ' in card

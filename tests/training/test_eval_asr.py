@@ -25,7 +25,7 @@ def test_eval_asr_settings_round_trip_and_default_off() -> None:
 @pytest.mark.slow
 def test_eval_samples_are_transcribed_into_wer(tiny_dataset: Path, tmp_path: Path) -> None:
     whisper = build_tiny_whisper(tmp_path / "tiny_whisper.pt")
-    asr = ["--eval-asr", str(whisper), "--eval-asr-backend", "openai-whisper"]
+    asr = ["--eval-asr-model", str(whisper), "--eval-asr-backend", "openai-whisper"]
     _run(_train_args(tiny_dataset, 2, 2, *asr))
     records = [m for m in _metrics(tiny_dataset / "models") if "val/mel_loss" in m]
     assert [m["step"] for m in records] == [0, 2]
@@ -36,7 +36,7 @@ def test_eval_samples_are_transcribed_into_wer(tiny_dataset: Path, tmp_path: Pat
 
 @pytest.mark.slow
 def test_missing_eval_asr_model_warns_and_trains_on(tiny_dataset: Path, tmp_path: Path) -> None:
-    asr = ["--eval-asr", str(tmp_path / "missing.pt"), "--eval-asr-backend", "openai-whisper"]
+    asr = ["--eval-asr-model", str(tmp_path / "missing.pt"), "--eval-asr-backend", "openai-whisper"]
     result = _run(_train_args(tiny_dataset, 2, 2, *asr))
     assert result.stderr.count("Eval ASR disabled") == 1
     metrics = _metrics(tiny_dataset / "models")

@@ -38,9 +38,10 @@ def test_the_cli_builds_the_request_the_job_runner_reads(
     monkeypatch.setattr(request_module, "run_training", lambda request, stop: seen.append(request))
     monkeypatch.setattr(signal, "signal", lambda *_: None)  # the CLI's SIGTERM handler
     args = build_parser().parse_args([
-        "train", "--dataset", str(tmp_path), "--config", str(TINY_CONFIG), "--steps", "9",
-        "--keep", "3", "--mixed-precision", "fp16", "--eval-asr", "tiny.en", "--hub-repo",
-        "me/voice", "--hub-private", "--hub-push-state", "--resume-from-hub", "me/voice",
+        "train", "--dataset", str(tmp_path), "--config", str(TINY_CONFIG), "--max-steps", "9",
+        "--keep-checkpoints", "3", "--mixed-precision", "fp16", "--eval-asr-model", "tiny.en",
+        "--hub-repo", "me/voice", "--hub-private", "--hub-push-training-state",
+        "--resume-from-hub", "me/voice",
     ])  # fmt: skip
     args.handler(args)
     (request,) = seen
@@ -63,3 +64,29 @@ def test_bad_values_are_refused_with_their_name(tmp_path: Path) -> None:
     blank = TrainingRequest(tmp_path, base=" ", hub_repo="", eval_asr_model="  ")
     assert (blank.base, blank.hub_repo, blank.eval_asr_model) == (None, None, None)
     assert dataclasses.replace(blank, base="x/y").base == "x/y"
+
+
+def test_old_spellings_work_for_one_release_and_say_the_new_name(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    parser = build_parser()
+    old = parser.parse_args(["train", "--dataset", "d", "--steps", "9", "--lr", "0.1", "--keep",
+                             "3", "--eval-asr", "tiny.en", "--hub-interval", "60",
+                             "--hub-push-state"])  # fmt: skip
+    new = parser.parse_args(["train", "--dataset", "d", "--max-steps", "9", "--learning-rate",
+                             "0.1", "--keep-checkpoints", "3", "--eval-asr-model", "tiny.en",
+                             "--hub-interval-s", "60", "--hub-push-training-state"])  # fmt: skip
+    assert vars(old) == vars(new)
+    warnings = capsys.readouterr().err
+    for old_flag, new_flag in (("--steps", "--max-steps"), ("--lr", "--learning-rate"),
+                               ("--hub-push-state", "--hub-push-training-state")):  # fmt: skip
+        assert f"{old_flag} is deprecated; use {new_flag}" in warnings
+    prepare = parser.parse_args(["prepare", "d", "--whisper", "tiny", "--asr", "openai-whisper",
+                                 "--batch-size", "4"])  # fmt: skip
+    assert (prepare.asr_model, prepare.asr_backend, prepare.bert_batch_size) == (
+        "tiny", "openai-whisper", 4)  # fmt: skip
+    assert prepare.old_dataset == "d" and prepare.dataset is None  # resolved with a warning
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "--help"])
+    shown = capsys.readouterr().out
+    assert "--max-steps" in shown and "--steps " not in shown and "--hub-push-state" not in shown

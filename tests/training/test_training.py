@@ -31,7 +31,7 @@ def _env() -> dict[str, str]:
 def _train_args(dataset: Path, steps: int, every: int, *extra: str) -> list[str]:
     return [
         "-m", "engine", "train", "--dataset", str(dataset), "--config", str(TINY_CONFIG),
-        "--steps", str(steps), "--eval-every", str(every), "--save-every", str(every), *extra,
+        "--max-steps", str(steps), "--eval-every", str(every), "--save-every", str(every), *extra,
     ]  # fmt: skip
 
 
@@ -73,7 +73,7 @@ def _assert_loadable(checkpoint: Path) -> None:
 def test_tiny_run_overfits_and_checkpoints(tiny_dataset: Path) -> None:
     # Validate on a training utterance: the reconstruction mel loss must fall as it is learnt.
     (tiny_dataset / "val.list").write_text((tiny_dataset / "train.list").read_text().split("\n")[0])
-    _run(_train_args(tiny_dataset, 24, 12, "--keep", "1"))
+    _run(_train_args(tiny_dataset, 24, 12, "--keep-checkpoints", "1"))
     run_dir = tiny_dataset / "models"
     val = [m["val/mel_loss"] for m in _metrics(run_dir) if "val/mel_loss" in m]
     assert len(val) == 3 and val[-1] < val[0] * 0.9, val
