@@ -3,7 +3,9 @@
     from engine.prepare import PrepareConfig, prepare_dataset
     summary = prepare_dataset("data/alice", "alice", ["take1.mp3"], PrepareConfig())
 
-Names load on first use, so importing the package stays cheap.
+Exports: the pipeline (`prepare_dataset`, `PrepareConfig`, `STAGES`), the review of
+transcripts (`read_review`, `apply_review`, `label_audio`), 2.2's label files and the dataset
+layout. Names load on first use, so importing the package stays cheap.
 """
 
 from __future__ import annotations

@@ -1,7 +1,11 @@
 """Training: 2.2's GAN loop on Accelerate, its data pipeline, and crash-safe checkpoints.
 
-    from engine.training import RunConfig, train
-    train("data/alice", "data/alice/models", RunConfig.from_file("configs/train_base.json"))
+    from engine.training import TrainingRequest, run_training
+    run_training(TrainingRequest("data/alice", config="configs/train_base.json"))
+
+Exports: the request and its runner (as the CLI trains), `TrainingJob` (the same in a background
+process the app attaches to), `RunConfig`, checkpoints (`CheckpointStore`, `GENERATOR_DIR`), the
+hardware presets, and the loop's parts for tests and benchmarks (`train`, the dataset, sampler).
 
 Names load on first use: `import engine.training.state` (the Hub sync, the app's run listing)
 must not load Accelerate and the training loop.

@@ -17,6 +17,7 @@ import torch
 from safetensors.torch import load_file
 
 from engine.model import load_generator
+from engine.training.request import TrainingRequest, run_training
 from engine.training.state import GENERATOR_DIR, CheckpointStore
 from tests.training.conftest import ROOT, TINY_CONFIG
 
@@ -73,7 +74,14 @@ def _assert_loadable(checkpoint: Path) -> None:
 def test_tiny_run_overfits_and_checkpoints(tiny_dataset: Path) -> None:
     # Validate on a training utterance: the reconstruction mel loss must fall as it is learnt.
     (tiny_dataset / "val.list").write_text((tiny_dataset / "train.list").read_text().split("\n")[0])
-    _run(_train_args(tiny_dataset, 24, 12, "--keep-checkpoints", "1"))
+    # In this process (no interpreter start-up), on one thread as the subprocess tests run.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run_training(TrainingRequest(tiny_dataset, config=TINY_CONFIG, max_steps=24,
+                                     eval_every=12, save_every=12, keep_checkpoints=1))  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
     run_dir = tiny_dataset / "models"
     val = [m["val/mel_loss"] for m in _metrics(run_dir) if "val/mel_loss" in m]
     assert len(val) == 3 and val[-1] < val[0] * 0.9, val
