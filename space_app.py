@@ -18,7 +18,6 @@ from engine import AUTO_LANGUAGE, SonareError, phonemize
 from engine.text import SYMBOLS
 from engine.training import stop_running_jobs
 from webapp.dataset_tab import build_dataset_tab
-from webapp.gpu import preload_feature_models
 from webapp.hub_tab import build_hub_tab, token_status
 from webapp.services import REPO_ROOT, Services
 from webapp.synthesize_tab import build_synthesize_tab, refresh_voices
@@ -129,7 +128,7 @@ def main() -> None:
     services = Services.from_env()
     services.data_root.mkdir(parents=True, exist_ok=True)
     if services.zero_gpu:
-        preload_feature_models(services)
+        services.preload_feature_models()
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         launch(services, server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))

@@ -269,7 +269,7 @@ def _add_convert_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_prepare_parser(commands: argparse._SubParsersAction) -> None:
-    from engine.prepare.pipeline import STAGES
+    from engine.prepare import STAGES
 
     parser = commands.add_parser(
         "prepare", help="recordings -> a training-ready dataset (resumable; see README Datasets)"

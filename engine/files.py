@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
 
 
 def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
@@ -52,8 +56,18 @@ def read_json_object(path: str | os.PathLike, what: str) -> dict[str, Any]:
     return values
 
 
+def save_torch_atomic(path: Path, value: torch.Tensor) -> Path:
+    """torch.save a tensor (as 2.2 stores features) to a temp file, then replace."""
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(value.detach().cpu().contiguous().clone(), buffer)
+    return write_atomic(path, buffer.getvalue())
+
+
 __all__ = [
     "read_json_object",
+    "save_torch_atomic",
     "write_atomic",
     "write_json_atomic",
     "write_text_atomic",

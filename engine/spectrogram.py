@@ -6,8 +6,14 @@ float tensors in [-1, 1], shaped [batch, samples].
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import soundfile as sf
 import torch
+
+from engine.constants import SAMPLE_RATE
+from engine.errors import AudioError
 
 LOG_CLAMP = 1e-5
 MAGNITUDE_EPS = 1e-6
@@ -85,3 +91,17 @@ def mel_spectrogram(
         mel_basis = mel_filterbank(sample_rate, filter_length, n_mels, fmin, fmax)
     spec = _stft_magnitude(audio, filter_length, hop_length, win_length)
     return spectrogram_to_mel(spec, mel_basis)
+
+
+# 2.2's spectrogram settings (config.json "data"); cached .spec.pt files must match them.
+FILTER_LENGTH, HOP_LENGTH, WIN_LENGTH = 2048, 512, 2048
+MAX_WAV_VALUE = 32768.0
+
+
+def wav_spectrogram(wav: Path) -> torch.Tensor:
+    """[1025, frames] linear spectrogram of a 44.1 kHz wav, read as 2.2's training reads it."""
+    samples, rate = sf.read(str(wav), dtype="int16", always_2d=True)
+    if rate != SAMPLE_RATE or samples.shape[1] != 1:
+        raise AudioError(f"{wav.name}: expected 44.1 kHz mono, got {rate} Hz x {samples.shape[1]}.")
+    audio = torch.from_numpy(samples[:, 0].astype(np.float32) / MAX_WAV_VALUE)
+    return linear_spectrogram(audio[None], FILTER_LENGTH, HOP_LENGTH, WIN_LENGTH)[0]

@@ -8,16 +8,16 @@ call's arguments and results cross by pickle (Services holds locks, which do not
 only gr.Error keeps its message: any other exception arrives as "ZeroGPU worker error" and its
 class name.
 
-So the app's GPU tasks (`GpuTasks`) are closures over the Services, taking and returning plain
-values; the callers load the voice in the app process before the call, so a new worker starts
-with it on the GPU; errors travel back as values and are raised again with their message; and
-each call asks for a duration sized to its work. Off ZeroGPU the same closures run in-process.
+So the app's GPU tasks (webapp.services.GpuTasks) are closures over the Services, taking and
+returning plain values; the callers load the voice in the app process before the call, so a new
+worker starts with it on the GPU; errors travel back as values and are raised again with their
+message; and each call asks for a duration sized to its work. Off ZeroGPU the same closures run
+in-process.
 Training cannot run this way (minutes per call against hours per voice): the Train tab says so.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import inspect
 import logging
@@ -27,12 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import numpy as np
-
 if TYPE_CHECKING:
-    from engine.prepare import PrepareConfig, PrepareSummary
+    from engine.prepare import PrepareConfig
     from engine.synthesis import SynthesisParams
-    from webapp.services import Services
 
 logger = logging.getLogger(__name__)
 
@@ -176,46 +173,3 @@ def _size(path: Path) -> int:
         return Path(path).stat().st_size
     except OSError:
         return 0
-
-
-class GpuTasks:
-    """The app's GPU work, as closures over its Services that take and return plain values."""
-
-    def __init__(self, services: Services, zero_gpu: bool) -> None:
-        self.zero_gpu = zero_gpu
-        app_pid = os.getpid()
-
-        @gpu_task(speak_seconds, zero_gpu)
-        def speak(folder: str, text: str, params: SynthesisParams) -> Iterator[np.ndarray]:
-            """Audio chunks of `text`, sentence by sentence, in the voice of `folder`."""
-            yield from services.voices.get(folder).stream(text, params)
-
-        @gpu_task(prepare_seconds, zero_gpu)
-        def prepare(
-            root: Path, speaker: str | None, files: list[Path], config: PrepareConfig,
-            progress: Any,
-        ) -> PrepareSummary:  # fmt: skip
-            """Run the dataset stages of `config` (progress: a gr.Progress, or None)."""
-            from engine.prepare import prepare_dataset
-
-            if os.getpid() != app_pid:  # a forked worker: Whisper's CPU work on one thread too
-                asr = dataclasses.replace(config.asr, cpu_threads=1)
-                config = dataclasses.replace(config, asr=asr)
-
-            def report(stage: str, done: int, total: int) -> None:
-                if progress is not None:
-                    progress((done, max(total, 1)), desc=f"{stage}: {done}/{total}")
-
-            return prepare_dataset(root, speaker.strip() if speaker else None, files, config,
-                                   report, featurizer=services.shared.featurizer,
-                                   clap_embedder=services.shared.clap)  # fmt: skip
-
-        self.speak = speak
-        self.prepare = prepare
-
-
-def preload_feature_models(services: Services) -> None:
-    """Load BERT and CLAP now: on ZeroGPU in the app process, so that every worker starts with
-    them on its GPU instead of loading them on the clock of a user's call."""
-    services.shared.featurizer.load()
-    services.shared.clap.load()

@@ -13,24 +13,28 @@ HF_ENDPOINT          Hub URL (default huggingface.co); the token only ever comes
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from engine import ConfigError
 from engine.device import DEVICE_ENV, resolve_device
 from engine.features import BertFeaturizer, ClapEmbedder, FeatureConfig
-from webapp.gpu import GpuTasks, on_zero_gpu, start_zero_gpu
+from webapp.gpu import gpu_task, on_zero_gpu, prepare_seconds, speak_seconds, start_zero_gpu
 
 if TYPE_CHECKING:
     from engine.hub_sync import CheckpointSyncer
-    from engine.synthesis import Voice
+    from engine.prepare import PrepareConfig, PrepareSummary
+    from engine.synthesis import SynthesisParams, Voice
 
 logger = logging.getLogger(__name__)
 
@@ -155,6 +159,42 @@ class SyncRegistry:
                 syncer.stop(final_push=False)
 
 
+class GpuTasks:
+    """The app's GPU work, as closures over its Services that take and return plain values."""
+
+    def __init__(self, services: Services, zero_gpu: bool) -> None:
+        self.zero_gpu = zero_gpu
+        app_pid = os.getpid()
+
+        @gpu_task(speak_seconds, zero_gpu)
+        def speak(folder: str, text: str, params: SynthesisParams) -> Iterator[np.ndarray]:
+            """Audio chunks of `text`, sentence by sentence, in the voice of `folder`."""
+            yield from services.voices.get(folder).stream(text, params)
+
+        @gpu_task(prepare_seconds, zero_gpu)
+        def prepare(
+            root: Path, speaker: str | None, files: list[Path], config: PrepareConfig,
+            progress: Any,
+        ) -> PrepareSummary:  # fmt: skip
+            """Run the dataset stages of `config` (progress: a gr.Progress, or None)."""
+            from engine.prepare import prepare_dataset
+
+            if os.getpid() != app_pid:  # a forked worker: Whisper's CPU work on one thread too
+                asr = dataclasses.replace(config.asr, cpu_threads=1)
+                config = dataclasses.replace(config, asr=asr)
+
+            def report(stage: str, done: int, total: int) -> None:
+                if progress is not None:
+                    progress((done, max(total, 1)), desc=f"{stage}: {done}/{total}")
+
+            return prepare_dataset(root, speaker.strip() if speaker else None, files, config,
+                                   report, featurizer=services.shared.featurizer,
+                                   clap_embedder=services.shared.clap)  # fmt: skip
+
+        self.speak = speak
+        self.prepare = prepare
+
+
 @dataclass
 class Services:
     """Settings and per-process objects shared by the tabs (no module-level state)."""
@@ -207,6 +247,12 @@ class Services:
             device=device,
             zero_gpu=zero_gpu,
         )
+
+    def preload_feature_models(self) -> None:
+        """Load BERT and CLAP now: on ZeroGPU in the app process, so that every worker starts
+        with them on its GPU instead of loading them on the clock of a user's call."""
+        self.shared.featurizer.load()
+        self.shared.clap.load()
 
     @property
     def datasets_dir(self) -> Path:

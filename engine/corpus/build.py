@@ -130,7 +130,7 @@ def build_espeak_corpus(
     root: str | Path, config: CorpusConfig | None = None, progress: Progress | None = None
 ) -> CorpusSummary:
     """Speak the sentences into `root` (a dataset folder) and prepare it for training."""
-    from engine.prepare.pipeline import PrepareConfig, prepare_dataset
+    from engine.prepare import PrepareConfig, prepare_dataset
 
     config = config or CorpusConfig()
     layout = DatasetLayout(Path(root))

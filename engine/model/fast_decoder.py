@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
@@ -29,9 +28,6 @@ from torch.nn import functional as F
 
 from engine.model.commons import LRELU_SLOPE
 from engine.model.modules import ResBlock1, ResBlock2
-
-if TYPE_CHECKING:
-    from engine.model.decoder import HifiGanDecoder
 
 logger = logging.getLogger(__name__)
 
@@ -194,7 +190,9 @@ class _Stage:
 class FastHifiGanDecoder:
     """Callable equivalent of `HifiGanDecoder.forward` for inference; weights captured at build."""
 
-    def __init__(self, decoder: HifiGanDecoder) -> None:
+    # `decoder` is an engine.model.decoder.HifiGanDecoder; typed as a module so that this file
+    # needs nothing from decoder.py, which builds the fast path from here.
+    def __init__(self, decoder: nn.Module) -> None:
         with torch.no_grad():
             self.conv_pre = _conv_of(decoder.conv_pre, decoder.conv_pre.weight)
             cond = getattr(decoder, "cond", None)
@@ -231,7 +229,7 @@ class FastHifiGanDecoder:
             return tuple((_conv_of(conv, _weight_of(conv)), None) for conv in block.convs)
         raise TypeError(f"unsupported res-block {type(block).__name__}")
 
-    def is_current(self, decoder: HifiGanDecoder) -> bool:
+    def is_current(self, decoder: nn.Module) -> bool:
         """False once `decoder`'s weights were replaced or changed in place since the build."""
         parameters = list(decoder.parameters())
         return (
@@ -296,7 +294,7 @@ class FastHifiGanDecoder:
         return out
 
 
-def build_fast_decoder(decoder: HifiGanDecoder) -> FastHifiGanDecoder | None:
+def build_fast_decoder(decoder: nn.Module) -> FastHifiGanDecoder | None:
     """The fast path for `decoder`, or None (with a log line) if it is unavailable or disagrees."""
     if not _mkldnn_ops_available():
         logger.info("oneDNN convolution ops unavailable; using the plain decoder")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from engine.asr import AsrConfig, Transcript, load_transcriber
+    from engine.prepare.config import STAGES, PrepareConfig, parse_stages
     from engine.prepare.ingest import IngestedAudio, ingest_recording
     from engine.prepare.labels import (
         CleanedLine,
@@ -25,13 +26,7 @@ if TYPE_CHECKING:
         write_labels,
     )
     from engine.prepare.layout import DatasetLayout
-    from engine.prepare.pipeline import (
-        STAGES,
-        PrepareConfig,
-        PrepareSummary,
-        parse_stages,
-        prepare_dataset,
-    )
+    from engine.prepare.pipeline import PrepareSummary, prepare_dataset
     from engine.prepare.review import apply_review, label_audio, read_review
     from engine.prepare.slicing import SliceConfig, SliceInfo, slice_recording
 
@@ -48,10 +43,10 @@ _LAZY = {
     "write_cleaned_list": "engine.prepare.labels",
     "write_labels": "engine.prepare.labels",
     "DatasetLayout": "engine.prepare.layout",
-    "STAGES": "engine.prepare.pipeline",
-    "PrepareConfig": "engine.prepare.pipeline",
+    "STAGES": "engine.prepare.config",
+    "PrepareConfig": "engine.prepare.config",
     "PrepareSummary": "engine.prepare.pipeline",
-    "parse_stages": "engine.prepare.pipeline",
+    "parse_stages": "engine.prepare.config",
     "prepare_dataset": "engine.prepare.pipeline",
     "apply_review": "engine.prepare.review",
     "label_audio": "engine.prepare.review",

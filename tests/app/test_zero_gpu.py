@@ -16,7 +16,7 @@ import torch
 from tests.app.test_synthesize_tab import TEXT, _params
 from tests.fixtures import zero_gpu
 from webapp.dataset_tab import add_sample, create_dataset, finish_dataset, transcribe_recordings
-from webapp.gpu import MAX_SPEAK_S, preload_feature_models, speak_seconds
+from webapp.gpu import MAX_SPEAK_S, speak_seconds
 from webapp.services import Services
 from webapp.synthesize_tab import synthesize_stream
 from webapp.train_tab import device_line, start_training
@@ -108,6 +108,6 @@ def test_services_from_env_on_zero_gpu(
 
 
 def test_feature_models_are_loaded_up_front(services: Services) -> None:
-    preload_feature_models(services)
+    services.preload_feature_models()
     assert len(services.shared.featurizer.loaded_languages) == 3
     assert services.shared.clap.is_loaded

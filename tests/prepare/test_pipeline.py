@@ -24,8 +24,9 @@ from engine.prepare import (
     read_labels,
     write_labels,
 )
+from engine.prepare.feature_stages import batched_bert_features
 from engine.prepare.layout import feature_path
-from engine.prepare.utterance_stages import batched_bert_features, split_validation
+from engine.prepare.utterance_stages import split_validation
 from tests.fixtures.recordings import (
     CHINESE_SENTENCES,
     ENGLISH_SENTENCES,
