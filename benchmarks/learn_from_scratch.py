@@ -50,8 +50,8 @@ from engine.asr import (  # noqa: E402
 )
 from engine.audio import load_audio, resample, save_wav  # noqa: E402
 from engine.corpus import HELD_OUT_LIST, CorpusConfig, build_espeak_corpus  # noqa: E402
+from engine.dataset.labels import read_labels  # noqa: E402
 from engine.files import write_json_atomic  # noqa: E402
-from engine.prepare.labels import read_labels  # noqa: E402
 
 logger = logging.getLogger("learn_from_scratch")
 

@@ -21,6 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.constants import Language  # noqa: E402
+from engine.dataset.layout import DatasetLayout  # noqa: E402
 from engine.features import FeatureConfig  # noqa: E402
 from engine.prepare import (  # noqa: E402
     LabelLine,
@@ -28,7 +29,6 @@ from engine.prepare import (  # noqa: E402
     prepare_dataset,
     write_labels,
 )
-from engine.prepare.layout import DatasetLayout  # noqa: E402
 from tests.fixtures.recordings import (  # noqa: E402
     ENGLISH_SENTENCES,
     ESPEAK_RATE,

@@ -52,7 +52,7 @@ def build_long_dataset(root: Path, items: int) -> Path:
     import torch
 
     from engine.audio import load_audio
-    from engine.prepare.labels import CleanedLine, write_cleaned_list
+    from engine.dataset.labels import CleanedLine, write_cleaned_list
     from engine.text import clean_text
     from tests.fixtures.speech import make_speech_wav
 

@@ -84,3 +84,18 @@ def test_apps_use_only_the_engines_public_api() -> None:
             problems += [f"{where}: {name} is not in {module}.__all__" for name in names
                          if name not in public]  # fmt: skip
     assert APP_FILES and not problems, "\n".join(problems)
+
+
+def test_training_and_the_bot_do_not_need_data_preparation() -> None:
+    # They read datasets (engine.dataset) and hear speech (engine.asr); preparing is elsewhere.
+    script = """
+import sys
+import engine.training.loop, engine.training.evaluate, engine.training.job_runner
+import bot.__main__, bot.speech, bot.handlers
+loaded = sorted(m for m in sys.modules if m.startswith("engine.prepare"))
+assert not loaded, loaded
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]

@@ -23,10 +23,10 @@ from typing import Any
 from engine.audio import save_wav
 from engine.constants import Language
 from engine.corpus.espeak import espeak_version, speak
+from engine.dataset.labels import LabelLine, write_labels
+from engine.dataset.layout import DatasetLayout, check_speaker_name
 from engine.errors import ConfigError
 from engine.files import read_json_object, write_json_atomic, write_text_atomic
-from engine.prepare.labels import LabelLine, write_labels
-from engine.prepare.layout import DatasetLayout, check_speaker_name
 
 logger = logging.getLogger(__name__)
 

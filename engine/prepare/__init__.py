@@ -15,9 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from engine.asr import AsrConfig, Transcript, load_transcriber
-    from engine.prepare.config import STAGES, PrepareConfig, parse_stages
-    from engine.prepare.ingest import IngestedAudio, ingest_recording
-    from engine.prepare.labels import (
+    from engine.dataset.labels import (
         CleanedLine,
         LabelLine,
         read_cleaned_list,
@@ -25,7 +23,9 @@ if TYPE_CHECKING:
         write_cleaned_list,
         write_labels,
     )
-    from engine.prepare.layout import DatasetLayout
+    from engine.dataset.layout import DatasetLayout
+    from engine.prepare.config import STAGES, PrepareConfig, parse_stages
+    from engine.prepare.ingest import IngestedAudio, ingest_recording
     from engine.prepare.pipeline import PrepareSummary, prepare_dataset
     from engine.prepare.review import apply_review, label_audio, read_review
     from engine.prepare.slicing import SliceConfig, SliceInfo, slice_recording
@@ -36,13 +36,13 @@ _LAZY = {
     "load_transcriber": "engine.asr",
     "IngestedAudio": "engine.prepare.ingest",
     "ingest_recording": "engine.prepare.ingest",
-    "CleanedLine": "engine.prepare.labels",
-    "LabelLine": "engine.prepare.labels",
-    "read_cleaned_list": "engine.prepare.labels",
-    "read_labels": "engine.prepare.labels",
-    "write_cleaned_list": "engine.prepare.labels",
-    "write_labels": "engine.prepare.labels",
-    "DatasetLayout": "engine.prepare.layout",
+    "CleanedLine": "engine.dataset.labels",
+    "LabelLine": "engine.dataset.labels",
+    "read_cleaned_list": "engine.dataset.labels",
+    "read_labels": "engine.dataset.labels",
+    "write_cleaned_list": "engine.dataset.labels",
+    "write_labels": "engine.dataset.labels",
+    "DatasetLayout": "engine.dataset.layout",
     "STAGES": "engine.prepare.config",
     "PrepareConfig": "engine.prepare.config",
     "PrepareSummary": "engine.prepare.pipeline",

@@ -11,8 +11,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from engine.dataset.layout import DatasetLayout
 from engine.errors import ConfigError, ModelNotFoundError, SonareError
-from engine.prepare.layout import DatasetLayout
 from engine.prepare.manifest import Manifest
 
 if TYPE_CHECKING:

@@ -14,11 +14,11 @@ import torch
 
 from engine.audio import load_audio
 from engine.constants import BERT_HIDDEN_SIZE, CLAP_EMBEDDING_SIZE, Language
+from engine.dataset.labels import CleanedLine, read_cleaned_list
+from engine.dataset.layout import DatasetLayout, feature_path
 from engine.errors import AudioError, TextError
 from engine.files import save_torch_atomic
 from engine.prepare.context import FATAL_ERRORS, ITEM_ERRORS, StageContext, run_items
-from engine.prepare.labels import CleanedLine, read_cleaned_list
-from engine.prepare.layout import DatasetLayout, feature_path
 from engine.prepare.manifest import sha256_text
 from engine.spectrogram import FILTER_LENGTH, HOP_LENGTH, wav_spectrogram
 

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine.dataset.layout import DatasetLayout, check_speaker_name
 from engine.errors import ConfigError
 from engine.prepare.config import LABEL_STAGES, PrepareConfig
 from engine.prepare.context import ProgressCallback, StageContext
 from engine.prepare.feature_stages import bert_features, clap_features
-from engine.prepare.layout import DatasetLayout, check_speaker_name
 from engine.prepare.manifest import Manifest
 from engine.prepare.recording_stages import dataset_slices, ingest, slice_recordings, transcribe
 from engine.prepare.utterance_stages import (

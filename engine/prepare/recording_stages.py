@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from engine.constants import AUTO_LANGUAGE, Language
+from engine.dataset.labels import LabelLine, read_labels, write_labels
+from engine.dataset.layout import DatasetLayout
 from engine.errors import AudioError
 from engine.prepare.context import StageContext, run_items
-from engine.prepare.labels import LabelLine, read_labels, write_labels
-from engine.prepare.layout import DatasetLayout
 from engine.prepare.manifest import Manifest, sha256_text
 
 logger = logging.getLogger(__name__)

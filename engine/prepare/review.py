@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.dataset.labels import LabelLine, read_labels
+from engine.dataset.layout import DatasetLayout
 from engine.errors import ConfigError
 from engine.files import write_text_atomic
-from engine.prepare.labels import LabelLine, read_labels
-from engine.prepare.layout import DatasetLayout
 from engine.prepare.manifest import Manifest
 
 logger = logging.getLogger(__name__)

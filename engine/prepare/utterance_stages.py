@@ -20,19 +20,19 @@ import soundfile as sf
 
 from engine.audio import encode_wav, load_audio, match_loudness
 from engine.constants import SAMPLE_RATE
-from engine.errors import ConfigError
-from engine.files import write_atomic, write_json_atomic
-from engine.prepare.context import StageContext, run_items
-from engine.prepare.feature_stages import listed_items, spectrogram_one
-from engine.prepare.labels import (
+from engine.dataset.labels import (
     CleanedLine,
     LabelLine,
-    flag_transcript,
     read_cleaned_list,
     read_labels,
     write_cleaned_list,
 )
-from engine.prepare.layout import DatasetLayout
+from engine.dataset.layout import DatasetLayout
+from engine.errors import ConfigError
+from engine.files import write_atomic, write_json_atomic
+from engine.prepare.context import StageContext, run_items
+from engine.prepare.feature_stages import listed_items, spectrogram_one
+from engine.prepare.flags import flag_transcript
 from engine.prepare.manifest import sha256_text
 
 logger = logging.getLogger(__name__)

@@ -28,11 +28,11 @@ from torch.utils.data import Dataset, Sampler
 
 from engine.audio import resample
 from engine.constants import Language
+from engine.dataset.labels import CleanedLine, read_cleaned_list
+from engine.dataset.layout import DatasetLayout, feature_path
 from engine.errors import SonareError
 from engine.files import write_atomic
 from engine.model.config import AudioConfig
-from engine.prepare.labels import CleanedLine, read_cleaned_list
-from engine.prepare.layout import DatasetLayout, feature_path
 from engine.spectrogram import linear_spectrogram
 from engine.text import cleaned_text_to_sequence, intersperse
 

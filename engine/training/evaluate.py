@@ -24,8 +24,8 @@ from engine.asr import (
 )
 from engine.audio import resample, save_wav
 from engine.constants import Language
+from engine.dataset.labels import CleanedLine
 from engine.model.synthesizer import SynthesizerTrn
-from engine.prepare.labels import CleanedLine
 from engine.spectrogram import mel_spectrogram, spectrogram_to_mel
 from engine.training.data import TrainingDataset, collate_batch
 from engine.training.metrics import append_metrics

@@ -20,6 +20,8 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from engine.dataset.labels import read_cleaned_list
+from engine.dataset.layout import DatasetLayout
 from engine.files import write_json_atomic
 from engine.model.checkpoint import CheckpointConfig, read_checkpoint_config, save_checkpoint
 from engine.model.commons import slice_segments
@@ -29,8 +31,6 @@ from engine.model.upstream import (
     build_generator,
     build_multi_period_discriminator,
 )
-from engine.prepare.labels import read_cleaned_list
-from engine.prepare.layout import DatasetLayout
 from engine.spectrogram import mel_filterbank, mel_spectrogram, spectrogram_to_mel
 from engine.training.base import (
     base_model_config,

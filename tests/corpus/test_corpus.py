@@ -16,8 +16,8 @@ from engine.corpus import (
     corpus_sentences,
     held_out_sentences,
 )
+from engine.dataset.labels import read_cleaned_list, read_labels
 from engine.errors import ConfigError
-from engine.prepare.labels import read_cleaned_list, read_labels
 from tests.fixtures.speech import make_speech_wav
 
 SMALL = CorpusConfig(minutes=0.25, held_out=3, seed=7, val_per_speaker=1)

@@ -12,6 +12,7 @@ import soundfile as sf
 import torch
 
 from engine.constants import Language
+from engine.dataset.layout import feature_path
 from engine.errors import ConfigError
 from engine.features import BertFeaturizer, FeatureConfig
 from engine.prepare import (
@@ -25,7 +26,6 @@ from engine.prepare import (
     write_labels,
 )
 from engine.prepare.feature_stages import batched_bert_features
-from engine.prepare.layout import feature_path
 from engine.prepare.utterance_stages import split_validation
 from tests.fixtures.recordings import (
     CHINESE_SENTENCES,

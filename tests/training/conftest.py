@@ -13,7 +13,7 @@ import torch
 
 from engine.audio import load_audio
 from engine.constants import SAMPLE_RATE
-from engine.prepare.labels import CleanedLine, write_cleaned_list
+from engine.dataset.labels import CleanedLine, write_cleaned_list
 from engine.text import clean_text
 from tests.fixtures.speech import make_speech_wav
 

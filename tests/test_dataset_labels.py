@@ -7,11 +7,9 @@ from pathlib import Path
 import pytest
 
 from engine.constants import Language
-from engine.errors import TextError
-from engine.prepare.labels import (
+from engine.dataset.labels import (
     CleanedLine,
     LabelLine,
-    flag_transcript,
     read_cleaned_list,
     read_cleaned_list_with_problems,
     read_labels,
@@ -19,6 +17,8 @@ from engine.prepare.labels import (
     write_cleaned_list,
     write_labels,
 )
+from engine.errors import TextError
+from engine.prepare.flags import flag_transcript
 
 # A line as 2.2's preprocess_text.py writes it (EN, with pad phones and word2ph ends).
 CLEANED_2_2 = (
