@@ -45,7 +45,7 @@ _EXTRA_CONCURRENT_UPDATES = 64
 
 def build_application(settings: BotSettings) -> Application:
     """The Application with every handler, persistence, the rate limiter and the start hooks."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.persistence_file.parent.mkdir(parents=True, exist_ok=True)  # inside the data root
     persistence = PicklePersistence(
         settings.persistence_file,
         store_data=PersistenceInput(bot_data=False, user_data=False, callback_data=False),

@@ -19,7 +19,8 @@ from engine.errors import ConfigError
 from engine.files import read_json_object
 
 DEFAULT_CONFIG_FILE = Path("configs/bot.json")
-DEFAULT_DATA_DIR = Path("data/bot")
+# The app's data root: the bot serves its trained and pulled voices where they are.
+DEFAULT_DATA_DIR = Path("sonare-data")
 TELEGRAM_API = "https://api.telegram.org"
 # Telegram shows an OGG/Opus file as a voice message only below 1 MB.
 VOICE_NOTE_MAX_BYTES = 1_000_000
@@ -125,12 +126,12 @@ class BotSettings:
 
     @property
     def persistence_file(self) -> Path:
-        """Where per-chat settings survive restarts."""
-        return self.data_dir / "bot_state.pickle"
+        """Where per-chat settings survive restarts (the bot's own corner of the data root)."""
+        return self.data_dir / "bot" / "bot_state.pickle"
 
     @property
     def models_dir(self) -> Path:
-        """Where Hub voices are pulled to."""
+        """Where Hub voices are pulled to: the app's models/ folder, shared."""
         return self.data_dir / "models"
 
     @classmethod

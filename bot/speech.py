@@ -134,8 +134,10 @@ class SpeechService:
             if folder is None:
                 raise ModelNotFoundError(f"The Hub voice {settings.hub_repo} is not pulled yet.")
             return folder
-        if settings.voice_dir is not None:
-            return settings.voice_dir
+        if settings.voice_dir is not None:  # a voice, or a run's newest checkpoint (the app's)
+            from engine.synthesis import voice_folder
+
+            return voice_folder(settings.voice_dir)
         from engine.builtin_voice import DEFAULT_VOICE_NAME, builtin_voice_dir
 
         folder = builtin_voice_dir()

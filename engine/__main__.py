@@ -62,7 +62,7 @@ def _feature_config(args: argparse.Namespace) -> FeatureConfig:
 
 def _synthesize_command(args: argparse.Namespace) -> int:
     from engine.audio import save_wav
-    from engine.synthesis import SynthesisParams, Voice
+    from engine.synthesis import SynthesisParams, Voice, voice_folder
 
     model = args.model
     if model is None:
@@ -70,6 +70,8 @@ def _synthesize_command(args: argparse.Namespace) -> int:
 
         model = builtin_voice_dir()
         print(f"using the built-in voice {DEFAULT_VOICE_NAME} ({model})", file=sys.stderr)
+    elif voice_folder(model) != Path(model):  # a run or checkpoint folder: say which voice
+        print(f"using the voice in {voice_folder(model)}", file=sys.stderr)
     voice = Voice.load(model, _feature_config(args), checkpoint=args.checkpoint)
     if args.list_speakers:
         print("\n".join(voice.speakers))
@@ -238,7 +240,9 @@ def _add_feature_options(parser: argparse.ArgumentParser) -> None:
 def _add_synthesize_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("synthesize", help="speak text with a voice into a WAV file")
     parser.add_argument(
-        "--model", help="voice folder (Sonare or 2.2 layout); default: the built-in demo voice"
+        "--model",
+        help="voice folder (Sonare or 2.2 layout), training run or checkpoint folder (its newest "
+        "checkpoint's voice); default: the built-in demo voice",
     )
     parser.add_argument("--checkpoint", help="G_<step>.pth to use in a 2.2 folder (default latest)")
     parser.add_argument("--text")

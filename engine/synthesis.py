@@ -127,6 +127,27 @@ def _load_voice_files(
     return load_upstream_generator(config_path, generator_path), config
 
 
+def voice_folder(folder: str | Path) -> Path:
+    """The voice in `folder`: a voice folder as it is; a training checkpoint's generator; a run
+    folder's newest complete checkpoint (so the app's, the CLI's and the bot's runs are voices
+    without copying). Logs which one was chosen when it is not the folder itself."""
+    from engine.training.state import GENERATOR_DIR, CheckpointStore
+
+    path = Path(folder)
+    chosen = path
+    if (path / GENERATOR_DIR).is_dir():  # <run>/checkpoints/step_N
+        chosen = path / GENERATOR_DIR
+    else:
+        for checkpoints in (path / "checkpoints", path / "models" / "checkpoints"):
+            latest = CheckpointStore(checkpoints).latest()  # <run> or <dataset>
+            if latest is not None and (latest / GENERATOR_DIR).is_dir():
+                chosen = latest / GENERATOR_DIR
+                break
+    if chosen != path:
+        logger.info("Voice %s: using %s", path, chosen)
+    return chosen
+
+
 class Voice:
     """A loaded voice: the generator plus the BERT and CLAP models its text needs.
 
@@ -164,7 +185,7 @@ class Voice:
         audio length (tens of MB each), so a long-running service grows to ~1.6 GB instead of
         ~1.1 GB with the full-size model. Off by default; worth it for one-shot or batch jobs.
         """
-        path = Path(folder)
+        path = voice_folder(folder)
         if not path.is_dir():
             raise ModelNotFoundError(
                 f"Voice folder not found: {path}. Give a folder with config.json and "
@@ -327,4 +348,4 @@ class Voice:
             yield audio[0, 0].float().cpu().numpy()
 
 
-__all__ = ["DEFAULT_EMOTION_PROMPT", "SonareError", "SynthesisParams", "Voice"]
+__all__ = ["DEFAULT_EMOTION_PROMPT", "SonareError", "SynthesisParams", "Voice", "voice_folder"]

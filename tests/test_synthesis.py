@@ -160,3 +160,21 @@ def test_missing_voice_folder_is_clear(tmp_path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelNotFoundError, match="config.json"):
         Voice.load(tmp_path / "empty")
+
+
+def test_runs_and_checkpoints_are_voices(tiny_voice_dir, session_features, tmp_path) -> None:
+    # A run folder (the app's <dataset>/models, the CLI's --out), a dataset folder, a checkpoint
+    # and its generator all name a voice: the newest checkpoint's, without copying.
+    import shutil
+
+    from engine.synthesis import voice_folder
+
+    run = tmp_path / "alice" / "models"
+    for step in (4, 12):
+        shutil.copytree(tiny_voice_dir, run / "checkpoints" / f"step_{step:08d}" / "generator")
+    (run / "checkpoints" / ".tmp-step_00000016").mkdir()  # a save in progress is not a voice
+    newest = run / "checkpoints" / "step_00000012" / "generator"
+    for folder in (run, run.parent, newest.parent, newest):
+        assert voice_folder(folder) == newest, folder
+    assert voice_folder(tiny_voice_dir) == tiny_voice_dir
+    assert Voice.load(run, session_features).speakers == list(TINY_SPEAKERS)

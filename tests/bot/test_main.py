@@ -49,4 +49,5 @@ def test_python_m_bot_answers_and_stops_cleanly(
     assert process.returncode == 0, stderr[-3000:]
     assert "Bot ready" in stderr and "<token>" in stderr  # debug lines, redacted
     assert TOKEN not in stderr and quote(TOKEN, safe="") not in stderr
-    assert (tmp_path / "d" / "bot_state.pickle").is_file()  # persistence flushed at shutdown
+    # persistence flushed at shutdown
+    assert (tmp_path / "d" / "bot" / "bot_state.pickle").is_file()

@@ -35,7 +35,7 @@ def test_shipped_config_loads_and_environment_wins(tmp_path: Path) -> None:
     assert settings.base_file_url == "http://127.0.0.1:8081/file/bot"
     assert settings.hub_repo == "you/alice-voice" and settings.voice_dir is None
     assert settings.access.user_ids == {11, 12} and not settings.access.open
-    assert settings.persistence_file == tmp_path / "bot_state.pickle"
+    assert settings.persistence_file == tmp_path / "bot" / "bot_state.pickle"
     assert settings.limits.max_voice_s == 60 and settings.limits.worker_count >= 1
     assert TOKEN not in repr(settings) and "<hidden>" in repr(settings)
     default = BotSettings.load(None, {"TELEGRAM_BOT_TOKEN": TOKEN})
