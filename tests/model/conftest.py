@@ -1,21 +1,22 @@
 """Fixtures for the model tests: the 2.2 spec files and a tiny random config.
 
 The 2.2 compatibility fixtures live in the repository (tests/fixtures/spec, made by
-tests/fixtures/build_compact_spec.py), so a fresh clone runs every compatibility test. With the
-shared spec beside the repository (<repo>/../shared/spec, as CI has it), the parity tests also run
-against the upstream generator's own outputs.
+tests/fixtures/build_compact_spec.py; the compact generator's weights are regenerated from their
+statistics by tests/fixtures/compact_parity.py), so a fresh clone runs every compatibility test.
+With the shared spec beside the repository (<repo>/../shared/spec, as CI has it), the parity tests
+also run against the upstream generator's own outputs.
 """
 
 from __future__ import annotations
 
 import json
-import lzma
 from pathlib import Path
 
 import pytest
 import torch
 
 from engine.model import ModelConfig, SynthesizerTrn
+from tests.fixtures.compact_parity import build_compact_parity
 
 REPO_SPEC = Path(__file__).resolve().parents[1] / "fixtures" / "spec"
 SHARED_PARITY = Path(__file__).resolve().parents[2] / ".." / "shared" / "spec" / "parity_small"
@@ -29,12 +30,7 @@ def parity_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     """A 2.2 generator in the upstream layout (config.json, G_0.pth) and its cases.pt."""
     if request.param == "upstream":
         return SHARED_PARITY.resolve()
-    folder = tmp_path_factory.mktemp("parity_compact")
-    source = REPO_SPEC / "parity_compact"
-    for name in ("config.json", "cases.pt"):
-        (folder / name).write_bytes((source / name).read_bytes())
-    (folder / "G_0.pth").write_bytes(lzma.decompress((source / "G_0.pth.xz").read_bytes()))
-    return folder
+    return build_compact_parity(tmp_path_factory.mktemp("parity_compact"))
 
 
 @pytest.fixture(scope="session")
