@@ -11,8 +11,7 @@ Heavy parts (torch, the model) are imported on first use, so `import engine` sta
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from engine.constants import AUTO_LANGUAGE, SAMPLE_RATE, Language
 from engine.errors import (
@@ -22,6 +21,7 @@ from engine.errors import (
     SonareError,
     TextError,
 )
+from engine.lazy import lazy_attributes
 from engine.text import CleanedText, PhoneSequence, clean_text, phonemize
 
 if TYPE_CHECKING:
@@ -37,10 +37,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'engine' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 
 __all__ = [

@@ -70,8 +70,8 @@ def _synthesize_command(args: argparse.Namespace) -> int:
 
         model = builtin_voice_dir()
         print(f"using the built-in voice {DEFAULT_VOICE_NAME} ({model})", file=sys.stderr)
-    elif voice_folder(model) != Path(model):  # a run or checkpoint folder: say which voice
-        print(f"using the voice in {voice_folder(model)}", file=sys.stderr)
+    elif (chosen := voice_folder(model)) != Path(model):  # a run or checkpoint: say which
+        print(f"using the voice in {chosen}", file=sys.stderr)
     voice = Voice.load(model, _feature_config(args), checkpoint=args.checkpoint)
     if args.list_speakers:
         print("\n".join(voice.speakers))

@@ -285,16 +285,20 @@ def resolve_model_folder(
     *,
     for_training: bool = False,
     endpoint: str | None = None,
+    download: bool = True,
 ) -> Path:
     """A local model folder as it is, or an 'owner/name' Hub repo pulled into download_root.
 
-    for_training also pulls a 2.2 repo's discriminators (a base model to fine-tune).
+    for_training also pulls a 2.2 repo's discriminators (a base model to fine-tune); with
+    download=False a repo id gives the folder an earlier pull made, without asking the Hub.
     """
     path = Path(name).expanduser()
     if path.is_dir():
         return path
     text = str(name).strip()
     if re.fullmatch(r"[\w.-]+/[\w.-]+", text) and not text.startswith((".", "~")):
+        if not download:
+            return pulled_folder(download_root, text)
         logger.info("Pulling %s from the Hub", text)
         return pull_model(text, download_root, endpoint=endpoint, with_discriminators=for_training)
     raise ModelNotFoundError(f"Model not found: {name} is neither a folder nor a Hub repo id.")

@@ -16,10 +16,13 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import ConfigError
 from engine.training.config import RunConfig
+
+if TYPE_CHECKING:
+    from engine.training.hardware import HardwarePreset
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +81,7 @@ class TrainingRequest:
         if self.base is not None:
             object.__setattr__(self, "base", str(self.base))
 
-    def run_config(self, device: str) -> tuple[RunConfig, Any]:
+    def run_config(self, device: str) -> tuple[RunConfig, HardwarePreset | None]:
         """(the run's config, the hardware preset applied or None) for training on `device`."""
         from engine.training.hardware import apply_hardware_preset
 

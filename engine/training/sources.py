@@ -72,7 +72,6 @@ def _base_folder(run_dir: Path, base: str | Path | None) -> Path | None:
     """Where the main process put (or found) `base`, without touching the Hub."""
     if not base:
         return None
-    from engine.hub import pulled_folder
+    from engine.hub import resolve_model_folder
 
-    local = Path(base).expanduser()
-    return local if local.is_dir() else pulled_folder(run_dir / BASE_DIR, str(base).strip())
+    return resolve_model_folder(base, run_dir / BASE_DIR, download=False)
