@@ -1,9 +1,10 @@
 """Sonare's web app: a Hugging Face Space, or `python space_app.py` locally (127.0.0.1:7860).
 
 Tabs: Dataset (recordings -> reviewed transcripts -> training data), Train (background runs with
-live losses), Synthesize (streamed speech), Hub (token, push, schedule, pull) and Text (what the
-front-end makes of a sentence). Settings come from the environment (webapp/services.py). The app
-calls `engine` only.
+live losses), Synthesize (streamed speech), Hub (token, push, schedule, pull), Text (what the
+front-end makes of a sentence) and, on a Space with sign-in, Account. Settings come from the
+environment (webapp/services.py); who may do what from SONARE_ACCESS (webapp/access.py). The
+app calls `engine` only.
 """
 
 from __future__ import annotations
@@ -11,15 +12,20 @@ from __future__ import annotations
 import logging
 import os
 import signal
+from typing import Any
 
 import gradio as gr
 
 from engine import AUTO_LANGUAGE, SonareError, phonemize
 from engine.text import SYMBOLS
 from engine.training import stop_running_jobs
+from webapp.access import AccessMode
+from webapp.account_tab import account_summary, build_account_tab
+from webapp.auth_users import password_checker
 from webapp.dataset_tab import build_dataset_tab
+from webapp.file_guard import FileOwners, guard_middleware
 from webapp.hub_tab import build_hub_tab, token_status
-from webapp.services import REPO_ROOT, Services
+from webapp.services import Services
 from webapp.synthesize_tab import build_synthesize_tab, refresh_voices
 from webapp.train_tab import attach_training, build_train_tab
 
@@ -62,31 +68,66 @@ def build_text_tab(services: Services | None = None) -> None:
         button.click(show_phones, [text, language], [segments, status])
 
 
+SIGN_IN_NOTICE = (
+    "**Sign in with Hugging Face** (the button above) to record, train and push your own "
+    "voice: your recordings and runs stay in a folder only you can see. Signed out, you can "
+    "speak with the shared voices in the Synthesize tab."
+)
+
+
 def build_app(services: Services | None = None) -> gr.Blocks:
-    """The whole app over one process's services (None: built from the environment)."""
+    """The whole app over one process's services (None: built from the environment).
+
+    The access mode (webapp/access.py) decides the tabs: open-demo shows only Synthesize and
+    Text; oauth adds a sign-in button, hides the workspace tabs from signed-out visitors and
+    adds the Account tab. Every callback checks the visitor itself, whatever the page shows."""
     services = services if services is not None else Services.from_env()
+    mode = services.access.mode
     with gr.Blocks(title="Sonare") as app:
         gr.Markdown("# Sonare\nTrain your own voice, then speak with it.")
-        with gr.Tabs():
+        if mode is AccessMode.OAUTH:
+            with gr.Row():
+                gr.LoginButton(scale=0, min_width=240)
+                who = gr.Markdown(elem_id="who")
+            notice = gr.Markdown(SIGN_IN_NOTICE, visible=False, elem_id="sign-in-notice")
+        with gr.Tabs() as tabs:
+            if mode is AccessMode.OPEN_DEMO:
+                synthesize = build_synthesize_tab(services)
+                build_text_tab(services)
+                return app
             dataset = build_dataset_tab(services)
             train = build_train_tab(services)
             synthesize = build_synthesize_tab(services)
             hub = build_hub_tab(services)
             build_text_tab(services)
+            account = build_account_tab(services) if mode is AccessMode.OAUTH else None
 
-        def on_load(current_voice: str | None) -> tuple[object, object, str | None, object]:
+        def on_load(current_voice: str | None, request: gr.Request) -> list[Any]:
             # A reload re-attaches to a running training job and refreshes what exists on disk.
-            train_dataset, run_dir = attach_training(services)
-            datasets = gr.update(choices=services.dataset_names())
-            return datasets, train_dataset, run_dir, refresh_voices(services, current_voice)
+            mine = services.for_request(request)
+            train_dataset, run_dir = attach_training(mine)
+            datasets = gr.update(choices=mine.dataset_names())
+            updates = [datasets, train_dataset, run_dir, refresh_voices(mine, current_voice)]
+            if account is None:
+                return updates
+            signed_in = mine.visitor.signed_in
+            shown = gr.update(visible=signed_in)
+            greeting = f"Signed in as **{mine.visitor.name}**." if signed_in else ""
+            selected = gr.update() if signed_in else gr.update(selected="synthesize")
+            return [*updates, shown, shown, shown, shown, gr.update(visible=not signed_in),
+                    greeting, selected, account_summary(mine)]  # fmt: skip
 
-        app.load(
-            on_load,
-            [synthesize["voice"]],
-            [dataset["dataset"], train["dataset"], train["run_dir"], synthesize["voice"]],
-        )
+        outputs = [dataset["dataset"], train["dataset"], train["run_dir"], synthesize["voice"]]
+        if account is not None:
+            outputs += [dataset["tab"], train["tab"], hub["tab"], account["tab"], notice, who,
+                        tabs, account["summary"]]  # fmt: skip
+        app.load(on_load, [synthesize["voice"]], outputs)
+
+        def hub_status(request: gr.Request) -> str:
+            return token_status(services.for_request(request))
+
         # Separate: asking the Hub who owns the token may take seconds; nothing waits for it.
-        app.load(lambda: token_status(services), None, [hub["token"]], concurrency_id="hub")
+        app.load(hub_status, None, [hub["token"]], concurrency_id="hub")
     return app
 
 
@@ -94,14 +135,25 @@ def launch(services: Services, **options: object) -> gr.Blocks:
     """Queue and launch the app; options go to Blocks.launch (server_name, server_port, ...).
 
     Returns the running Blocks (its `local_url`; `close()` stops it when launched with
-    prevent_thread_lock=True)."""
+    prevent_thread_lock=True). Gradio may serve files from the data root only, and on a shared
+    Space only to the visitor they were made for (webapp/file_guard.py)."""
     app = build_app(services)
     app.queue(default_concurrency_limit=DEFAULT_CONCURRENCY, max_size=QUEUE_MAX_SIZE)
-    settings = {
+    settings: dict[str, Any] = {
         "max_file_size": f"{services.max_upload_mb}mb",
-        "allowed_paths": [str(services.data_root), str(REPO_ROOT / "assets")],
+        "allowed_paths": [str(services.data_root)],
         "show_error": False,
-    }
+        "app_kwargs": {"middleware": [
+            guard_middleware(services.access, services.data_root, FileOwners())
+        ]},
+    }  # fmt: skip
+    if services.access.auth_users_file is not None:
+        settings["auth"] = password_checker(services.access.auth_users_file)
+    elif services.access.mode is AccessMode.PRIVATE and services.access.on_space:
+        logging.getLogger(__name__).warning(
+            "SONARE_ACCESS=private on a Space without SONARE_AUTH_USERS: anyone who can open "
+            "this Space acts as its owner. Make the Space private or use oauth."
+        )
     app.launch(**(settings | options))
     return app
 

@@ -1,7 +1,9 @@
 """Push checkpoints to and pull voices from the Hugging Face Hub (one commit per push).
 
-The token comes from `HF_TOKEN` or the huggingface_hub login cache, read at call time; it is
-never a parameter, never stored in our objects and never logged.
+The token comes from `HF_TOKEN` or the huggingface_hub login cache, read at call time, unless
+the caller passes one (`HubConfig.token`, `token=`): a Space visitor's own sign-in token, held
+in memory only. `False` means no token at all, not even HF_TOKEN (a signed-out visitor must not
+act with the Space owner's). A token is never written to a file and never logged.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -69,6 +71,8 @@ class HubConfig:
     endpoint: str | None = None
     private: bool = False
     revision: str = "main"
+    # None: HF_TOKEN or the login cache; a string: that token; False: none. Never in repr.
+    token: str | bool | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.repo_id.count("/") != 1 or not all(self.repo_id.split("/")):
@@ -108,7 +112,7 @@ def push_checkpoint(
     if include_training_state and generator == checkpoint:
         raise HubError(f"{checkpoint} is not a training checkpoint: no {GENERATOR_DIR}/ folder")
     voice_config = read_checkpoint_config(generator)
-    token = _require_token()
+    token = _require_token(config.token)
     api = HfApi(endpoint=config.endpoint, token=token)
     with tempfile.TemporaryDirectory(prefix="sonare-push-") as staging_name:
         staging = Path(staging_name)
@@ -141,7 +145,7 @@ def push_checkpoint(
                         config.repo_id, len(changed))  # fmt: skip
             return PushResult(config.repo_id, info.oid, True, tuple(changed))
 
-        return with_retries(push, config.repo_id, attempts, backoff_s)
+        return with_retries(push, config.repo_id, attempts, backoff_s, token=token)
 
 
 def pull_model(
@@ -154,6 +158,7 @@ def pull_model(
     with_discriminators: bool = False,
     attempts: int = 2,  # huggingface_hub retries each request itself as well
     backoff_s: float = 1.0,
+    token: str | bool | None = None,
 ) -> Path:
     """Download a voice (ours, or 2.2's config.json + latest or `filename` G_*.pth) to a folder.
 
@@ -170,17 +175,18 @@ def pull_model(
         if snapshot is None:
             return dest
     else:
-        api = HfApi(endpoint=endpoint)
+        api = HfApi(endpoint=endpoint, token=token)
 
         def pull() -> tuple[Path, list[str]]:
             names = api.list_repo_files(repo_id, revision=revision)
             patterns = _pull_patterns(repo_id, names, filename, with_discriminators)
             folder = snapshot_download(
-                repo_id, revision=revision, endpoint=endpoint, allow_patterns=patterns
-            )
+                repo_id, revision=revision, endpoint=endpoint, allow_patterns=patterns,
+                token=token,
+            )  # fmt: skip
             return Path(folder), patterns
 
-        snapshot, patterns = with_retries(pull, repo_id, attempts, backoff_s)
+        snapshot, patterns = with_retries(pull, repo_id, attempts, backoff_s, token=token)
     _install_snapshot(snapshot, patterns, dest, {"repo_id": repo_id, "revision": revision,
                                                  "commit": snapshot.name})  # fmt: skip
     logger.info("Pulled %s (%s) into %s", repo_id, snapshot.name[:12], dest)
@@ -304,20 +310,32 @@ def resolve_model_folder(
     raise ModelNotFoundError(f"Model not found: {name} is neither a folder nor a Hub repo id.")
 
 
-def token_owner(endpoint: str | None = None) -> str | None:
+def token_owner(endpoint: str | None = None, token: str | bool | None = None) -> str | None:
     """Who the Hub says the token belongs to; None when there is no token.
 
-    HubError (with what to do) when the Hub rejects the token or cannot be reached.
+    token: as HubConfig.token. HubError (with what to do) when the Hub rejects the token or
+    cannot be reached.
     """
-    if not get_token():
+    token = _token_or_none(token)
+    if not token:
         return None
-    api = HfApi(endpoint=endpoint)
-    info = with_retries(lambda: api.whoami(), "your account", attempts=2, backoff_s=0.5)
+    api = HfApi(endpoint=endpoint, token=token)
+    info = with_retries(lambda: api.whoami(), "your account", attempts=2, backoff_s=0.5,
+                        token=token)  # fmt: skip
     return str(info.get("name") or "?")
 
 
-def _require_token() -> str:
-    token = get_token()
+def _token_or_none(token: str | bool | None) -> str | None:
+    """The token a call will send: the given one, none for False, else HF_TOKEN or the cache."""
+    if token is False:
+        return None
+    if isinstance(token, str) and token:
+        return token
+    return get_token()
+
+
+def _require_token(token: str | bool | None = None) -> str:
+    token = _token_or_none(token)
     if not token:
         raise HubError(
             "No Hugging Face token: set the HF_TOKEN environment variable (a write token) "
@@ -366,8 +384,13 @@ def _file_id(path: Path, is_lfs: bool) -> str:
     return digest.hexdigest()
 
 
-def with_retries(action: Callable[[], T], repo_id: str, attempts: int, backoff_s: float) -> T:
-    """Run action, retrying network failures and 5xx answers with exponential backoff."""
+def with_retries(
+    action: Callable[[], T], repo_id: str, attempts: int, backoff_s: float,
+    token: str | bool | None = None,
+) -> T:  # fmt: skip
+    """Run action, retrying network failures and 5xx answers with exponential backoff.
+
+    token: the one `action` sends (as HubConfig.token), so that a refusal names the right one."""
     for attempt in range(1, attempts + 1):
         try:
             return action()
@@ -376,15 +399,15 @@ def with_retries(action: Callable[[], T], repo_id: str, attempts: int, backoff_s
         except OfflineModeIsEnabled as error:
             raise HubError(f"Cannot reach the Hub for {repo_id}: HF_HUB_OFFLINE is set") from error
         except (RepositoryNotFoundError, RevisionNotFoundError) as error:
-            if _status(error) in (401, 403) and get_token():
-                raise _token_error(repo_id) from error
+            if _status(error) in (401, 403) and _token_or_none(token):
+                raise _token_error(repo_id, token) from error
             raise ModelNotFoundError(
-                f"Hub repo {repo_id} not found (or not visible with your HF_TOKEN)"
+                f"Hub repo {repo_id} not found (or not visible with {_token_name(token)})"
             ) from error
         except HfHubHTTPError as error:
             status = _status(error)
             if status in (401, 403):
-                raise _token_error(repo_id) from error
+                raise _token_error(repo_id, token) from error
             if status is not None and status < 500 and status != 429:
                 raise HubError(f"Hub refused the request for {repo_id}: {status}") from error
             failure: Exception = error
@@ -405,11 +428,25 @@ def _status(error: HfHubHTTPError) -> int | None:
     return error.response.status_code if error.response is not None else None
 
 
-def _token_error(repo_id: str) -> HubError:
+def _token_error(repo_id: str, token: str | bool | None = None) -> HubError:
+    if isinstance(token, str) and token:  # a visitor's sign-in token, which expires
+        return HubError(
+            f"The Hub rejected your sign-in for {repo_id}: it may have expired (a sign-in lasts "
+            "a few hours) or lack write access to this repo. Sign in again and retry; nothing "
+            "was deleted here."
+        )
+    if token is False:
+        return HubError(f"{repo_id} needs a Hugging Face sign-in: sign in and retry.")
     return HubError(
         f"The Hub rejected the token for {repo_id}: check that HF_TOKEN holds a valid token "
         "with write access to this repo."
     )
+
+
+def _token_name(token: str | bool | None) -> str:
+    if isinstance(token, str) and token:
+        return "your sign-in"
+    return "no sign-in" if token is False else "your HF_TOKEN"
 
 
 __all__ = [

@@ -19,9 +19,10 @@ from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from engine.files import write_json_atomic
 from engine.hub import HubConfig, PushResult, push_checkpoint
 from engine.training.metrics import METRICS_FILE, latest_losses
-from engine.training.state import PREFIX, CheckpointStore
+from engine.training.state import HUB_SYNC_FILE, PREFIX, CheckpointStore
 
 logger = logging.getLogger(__name__)
 
@@ -102,11 +103,21 @@ class CheckpointSyncer:
                 result = self._push(checkpoint)
             except Exception as error:
                 self._last_error = _describe(error)
+                self._record()
                 raise
             self._last_error = None
             self._last_success_step, self._last_success_commit = step, result.commit_sha
             self._last_success_time = time.time()
+            self._record()
             return result
+
+    def _record(self) -> None:
+        """The outcome in the run's hub_sync.json, for the app's status of a run in another
+        process (an expired sign-in shows there, not only in the log)."""
+        try:
+            write_json_atomic(self.run_dir / HUB_SYNC_FILE, self.status())
+        except OSError as error:  # a status file must never stop a push or training
+            logger.warning("Could not write %s: %s", HUB_SYNC_FILE, error)
 
     def status(self) -> dict[str, Any]:
         """Last attempt, last success (step, commit), last error and next run (ISO times)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import gradio as gr
 
 from engine import AUTO_LANGUAGE, ConfigError, SonareError
 from engine.device import whisper_compute_type
+from engine.files import write_atomic
 from engine.prepare import (
     AsrConfig,
     LabelLine,
@@ -40,9 +42,12 @@ def create_dataset(services: Services, name: str) -> tuple[Any, str]:
     """Make an empty dataset folder; returns (dropdown update, status)."""
     try:
         folder = services.dataset_dir(name)
+        existed = folder.is_dir()
+        if not existed:
+            services.limits.check_new_dataset(len(services.dataset_names()))
+            services.limits.check_disk(services.workspace)
     except ConfigError as error:
         return gr.update(), fail(error)
-    existed = folder.is_dir()
     folder.mkdir(parents=True, exist_ok=True)
     note = "already exists; selected it" if existed else "created"
     choices = services.dataset_names()
@@ -56,20 +61,33 @@ def refresh_datasets(services: Services, current: str | None) -> Any:
 
 
 def add_sample(files: Sequence[Any] | None) -> list[str]:
-    """Add the recording shipped with the app to the upload list."""
+    """Add the recording shipped with the app to the upload list (a copy in the temporary
+    folder, which Gradio may hand out: the app serves no folder outside its data root)."""
     paths = [_upload_path(item) for item in files or []]
-    if str(SAMPLE_RECORDING) not in paths:
-        paths.append(str(SAMPLE_RECORDING))
+    if not any(Path(path).name == SAMPLE_RECORDING.name for path in paths):
+        paths.append(str(_sample_copy()))
     return paths
 
 
+def _sample_copy() -> Path:
+    folder = Path(tempfile.gettempdir()) / "sonare-sample"
+    target = folder / SAMPLE_RECORDING.name
+    if not target.is_file() or target.stat().st_size != SAMPLE_RECORDING.stat().st_size:
+        folder.mkdir(exist_ok=True)
+        write_atomic(target, SAMPLE_RECORDING.read_bytes())
+    return target
+
+
 def check_uploads(services: Services, files: Sequence[Any] | None) -> tuple[list[Path], list[str]]:
-    """Uploads that may go to the engine, and a reason for each refused one."""
+    """Uploads that may go to the engine, and a reason for each refused one.
+
+    A symlink, or a file under the data root outside the visitor's own workspace, is refused
+    as if it had not arrived: nothing is read from it."""
     accepted, refused = [], []
     for item in files or []:
         path = Path(_upload_path(item))
         shown = path.name or "(no name)"
-        if not path.is_file():
+        if path.is_symlink() or not _may_read(services, path) or not path.is_file():
             refused.append(f"{shown}: the upload did not arrive; try again")
         elif path.stat().st_size > services.max_upload_bytes:
             size_mb = path.stat().st_size / 2**20
@@ -80,7 +98,17 @@ def check_uploads(services: Services, files: Sequence[Any] | None) -> tuple[list
             refused.append(f"{shown}: the file is empty")
         else:
             accepted.append(path)
+    services.limits.check_disk(services.workspace, sum(p.stat().st_size for p in accepted))
     return accepted, refused
+
+
+def _may_read(services: Services, path: Path) -> bool:
+    """Uploads live in Gradio's upload folder; the shipped sample lives in assets/. Under the
+    data root only the visitor's own files may be read."""
+    resolved = path.resolve()
+    if services.data_root == resolved or services.data_root in resolved.parents:
+        return services.owns(resolved)
+    return True
 
 
 def transcribe_recordings(
@@ -286,13 +314,13 @@ def _dropped_lines(summary: PrepareSummary) -> list[str]:
 
 def build_dataset_tab(services: Services) -> dict[str, Any]:
     """The Dataset tab; returns its main components (other tabs refresh the dataset list)."""
-    with gr.Tab("Dataset", id="dataset"):
+    with gr.Tab("Dataset", id="dataset") as tab:
         gr.Markdown(
             "Upload 10-20 minutes of one speaker (any audio format, several files), slice and "
             "transcribe them, fix the transcripts, then run the remaining stages."
         )
         with gr.Row():
-            dataset = gr.Dropdown(services.dataset_names(), label="Dataset", scale=2)
+            dataset = gr.Dropdown([], label="Dataset", scale=2)  # the visitor's, on page load
             new_name = gr.Textbox(label="New dataset name", placeholder="alice", scale=2)
             create = gr.Button("Create dataset", scale=1)
         with gr.Row():
@@ -323,30 +351,40 @@ def build_dataset_tab(services: Services) -> dict[str, Any]:
             finish = gr.Button("Run remaining stages", variant="primary", elem_id="finish")
         summary = gr.Markdown(elem_id="dataset-summary")
 
-        def _create(name: str) -> tuple[Any, str]:
-            return create_dataset(services, name)
+        # Each callback sees the services of the visitor who asked (webapp/access.py).
+        def _create(name: str, request: gr.Request) -> tuple[Any, str]:
+            return create_dataset(services.for_request(request), name)
 
         def _transcribe(
             name: str,
             who: str,
             lang: str,
             uploads: Any,
+            request: gr.Request,
             progress: gr.Progress = gr.Progress(),  # noqa: B008
         ) -> tuple[Rows, str]:
-            return transcribe_recordings(services, name, who, lang, uploads, progress)
+            mine = services.for_request(request)
+            return transcribe_recordings(mine, name, who, lang, uploads, progress)
 
         def _finish(
             name: str,
             val_count: float,
+            request: gr.Request,
             progress: gr.Progress = gr.Progress(),  # noqa: B008
         ) -> tuple[str, str]:
-            return finish_dataset(services, name, progress, val_count)
+            return finish_dataset(services.for_request(request), name, progress, val_count)
 
-        def _select(name: str, rows: Any, event: gr.SelectData) -> Any:
-            return select_row(services, name, rows, event)
+        def _select(name: str, rows: Any, event: gr.SelectData, request: gr.Request) -> Any:
+            return select_row(services.for_request(request), name, rows, event)
+
+        def _load(name: str, request: gr.Request) -> tuple[Rows, str]:
+            return load_rows(services.for_request(request), name)
+
+        def _save(name: str, rows: Any, request: gr.Request) -> tuple[Rows, str]:
+            return save_edits(services.for_request(request), name, rows)
 
         create.click(_create, [new_name], [dataset, status])
-        dataset.change(lambda name: load_rows(services, name), [dataset], [table, status])
+        dataset.change(_load, [dataset], [table, status])
         sample.click(add_sample, [files], [files])
         transcribe.click(
             _transcribe,
@@ -356,9 +394,7 @@ def build_dataset_tab(services: Services) -> dict[str, Any]:
             concurrency_limit=1,
         )
         table.select(_select, [dataset, table], [player])
-        save.click(
-            lambda name, rows: save_edits(services, name, rows), [dataset, table], [table, status]
-        )
+        save.click(_save, [dataset, table], [table, status])
         finish.click(
             _finish,
             [dataset, val_lines],
@@ -366,4 +402,4 @@ def build_dataset_tab(services: Services) -> dict[str, Any]:
             concurrency_id="prepare",
             concurrency_limit=1,
         )
-    return {"dataset": dataset}
+    return {"dataset": dataset, "tab": tab}

@@ -19,7 +19,17 @@ DEFAULT_INTERVAL_MIN = 30.0
 
 
 def token_status(services: Services) -> str:
-    """Whether HF_TOKEN is set and whom the Hub says it belongs to; the token is never shown."""
+    """Which Hub account this visitor's pushes and pulls use; a token is never shown."""
+    from webapp.access import AccessMode
+
+    visitor = services.visitor
+    if services.access.mode is not AccessMode.PRIVATE and visitor.hub_token is not None:
+        if not visitor.signed_in:
+            return "Signed out: sign in with Hugging Face to push and pull with your account."
+        return (
+            f"Signed in as **{visitor.name}**: pushes and pulls use your Hugging Face sign-in "
+            "(it lasts a few hours; sign in again when the Hub refuses it)."
+        )
     try:
         owner = token_owner(services.hub_endpoint)
     except HubError as error:
@@ -35,7 +45,9 @@ def token_status(services: Services) -> str:
 
 
 def list_runs(services: Services) -> list[str]:
-    """Training run folders under the data root."""
+    """The visitor's training run folders (none without a workspace)."""
+    if services.workspace is None:
+        return []
     return [str(run) for run in find_runs(services.datasets_dir)]
 
 
@@ -50,7 +62,7 @@ def push_now(services: Services, run_dir: str | None, repo_id: str) -> str:
     try:
         run = _require_run(services, run_dir)
         syncer = services.syncers.ensure(
-            run, _repo(repo_id), _interval(None), services.hub_endpoint
+            run, _repo(repo_id), _interval(None), services.hub_endpoint, services.visitor.hub_token
         )
         result = syncer.push_now(force=True)
     except Exception as error:  # noqa: BLE001 - ours explain themselves; others are logged
@@ -73,8 +85,9 @@ def set_schedule(
                 syncer.stop(final_push=False)
             return "Scheduled sync is off."
         syncer = services.syncers.ensure(
-            run, _repo(repo_id), _interval(interval_min), services.hub_endpoint
-        )
+            run, _repo(repo_id), _interval(interval_min), services.hub_endpoint,
+            services.visitor.hub_token,
+        )  # fmt: skip
         syncer.start()
     except Exception as error:  # noqa: BLE001 - ours explain themselves; others are logged
         return fail(error)
@@ -82,8 +95,8 @@ def set_schedule(
 
 
 def sync_status(services: Services, run_dir: str | None) -> str:
-    """The last sync result of the run's schedule."""
-    syncer = services.syncers.get(Path(run_dir)) if run_dir else None
+    """The last sync result of the visitor's run's schedule."""
+    syncer = services.syncers.get(Path(run_dir)) if run_dir and services.owns(run_dir) else None
     if syncer is None:
         return "No sync for this run yet."
     info = syncer.status()
@@ -105,7 +118,8 @@ def pull_voice(services: Services, repo_id: str) -> tuple[str, str]:
     from engine.hub import pull_model
 
     try:
-        folder = pull_model(_repo(repo_id), services.models_dir, endpoint=services.hub_endpoint)
+        folder = pull_model(_repo(repo_id), services.models_dir, endpoint=services.hub_endpoint,
+                            token=services.visitor.hub_token)  # fmt: skip
     except Exception as error:  # noqa: BLE001 - ours explain themselves; others are logged
         return fail(error), ""
     return f"Pulled **{repo_id.strip()}** into `{folder.name}`: pick it in Synthesize.", str(folder)
@@ -118,7 +132,7 @@ def _require_run(services: Services, run_dir: str | None) -> Path:
         raise ConfigError("Choose a training run first.")
     run = Path(run_dir).resolve()
     if services.datasets_dir.resolve() not in run.parents or not run.is_dir():
-        raise ConfigError(f"{run_dir} is not a training run of this app.")
+        raise ConfigError(f"{run_dir} is not one of your training runs.")
     return run
 
 
@@ -144,7 +158,7 @@ def build_hub_tab(services: Services) -> dict[str, Any]:
         check = gr.Button("Check token")
         gr.Markdown("### Push a training run")
         with gr.Row():
-            run = gr.Dropdown(list_runs(services), label="Run", scale=3)
+            run = gr.Dropdown([], label="Run", scale=3)  # the visitor's, when the tab opens
             refresh = gr.Button("Refresh", scale=1)
             repo = gr.Textbox(label="Repo id", placeholder="you/my-voice", scale=3)
         with gr.Row():
@@ -160,20 +174,35 @@ def build_hub_tab(services: Services) -> dict[str, Any]:
         pull_status = gr.Markdown(elem_id="hub-pull-status")
         pulled = gr.State("")
 
-        check.click(lambda: token_status(services), None, [token], concurrency_id="hub")
+        # Each callback sees the services of the visitor who asked (webapp/access.py).
+        def _token(request: gr.Request) -> str:
+            return token_status(services.for_request(request))
+
+        def _runs(current: str | None, request: gr.Request) -> Any:
+            return refresh_runs(services.for_request(request), current)
+
+        def _push(r: str | None, name: str, request: gr.Request) -> str:
+            return push_now(services.for_request(request), r, name)
+
+        def _schedule(r: str | None, name: str, on: bool, minutes: float,
+                      request: gr.Request) -> str:  # fmt: skip
+            return set_schedule(services.for_request(request), r, name, on, minutes)
+
+        def _sync(r: str | None, request: gr.Request) -> str:
+            return sync_status(services.for_request(request), r)
+
+        def _pull(name: str, request: gr.Request) -> tuple[str, str]:
+            return pull_voice(services.for_request(request), name)
+
+        check.click(_token, None, [token], concurrency_id="hub")
         for event in (refresh.click, tab.select):
-            event(lambda current: refresh_runs(services, current), [run], [run])
-        push.click(
-            lambda r, name: push_now(services, r, name), [run, repo], [push_status],
-            concurrency_id="hub",
-        ).then(lambda r: sync_status(services, r), [run], [last_sync])  # fmt: skip
+            event(_runs, [run], [run])
+        push.click(_push, [run, repo], [push_status], concurrency_id="hub").then(
+            _sync, [run], [last_sync]
+        )
         enabled.change(
-            lambda r, name, on, minutes: set_schedule(services, r, name, on, minutes),
-            [run, repo, enabled, interval], [push_status],
-        ).then(lambda r: sync_status(services, r), [run], [last_sync])  # fmt: skip
-        run.change(lambda r: sync_status(services, r), [run], [last_sync])
-        pull.click(
-            lambda name: pull_voice(services, name), [pull_repo], [pull_status, pulled],
-            concurrency_id="hub",
-        )  # fmt: skip
-    return {"token": token}
+            _schedule, [run, repo, enabled, interval], [push_status]
+        ).then(_sync, [run], [last_sync])  # fmt: skip
+        run.change(_sync, [run], [last_sync])
+        pull.click(_pull, [pull_repo], [pull_status, pulled], concurrency_id="hub")
+    return {"token": token, "tab": tab}

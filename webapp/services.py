@@ -8,11 +8,19 @@ SONARE_ASR_BACKEND   faster-whisper (default) or openai-whisper
 SONARE_DEVICE        auto (default: the GPU when there is one), cpu, cuda or cuda:N
 SPACES_ZERO_GPU      set by Hugging Face on ZeroGPU hardware (webapp/gpu.py)
 SONARE_MAX_UPLOAD_MB largest accepted upload (default 500)
-HF_ENDPOINT          Hub URL (default huggingface.co); the token only ever comes from HF_TOKEN
+SONARE_ACCESS, SONARE_OWNERS, SONARE_AUTH_USERS: who may do what (webapp/access.py)
+SONARE_MAX_DATASETS, SONARE_USER_QUOTA_MB, SONARE_MAX_TRAINING_RUNS, SONARE_ANONYMOUS_PER_HOUR:
+                     per-visitor limits (webapp/limits.py)
+HF_ENDPOINT          Hub URL (default huggingface.co); the owner's token only ever comes from
+                     HF_TOKEN, a visitor's from their sign-in
+
+Services is built once per process; `for_request` gives the same services seen by one visitor:
+their workspace, their Hub token, the shared voices.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import os
@@ -29,7 +37,19 @@ import numpy as np
 from engine import ConfigError
 from engine.device import DEVICE_ENV, resolve_device
 from engine.features import BertFeaturizer, ClapEmbedder, FeatureConfig
+from webapp.access import (
+    ANONYMOUS,
+    OWNER,
+    AccessMode,
+    AccessSettings,
+    SignInRequired,
+    Visitor,
+    visitor_of,
+    workspace_root,
+)
 from webapp.gpu import gpu_task, on_zero_gpu, prepare_seconds, speak_seconds, start_zero_gpu
+from webapp.limits import RateLimiter, UserLimits
+from webapp.training_queue import TrainingQueue, running_runs
 
 if TYPE_CHECKING:
     from engine.hub_sync import CheckpointSyncer
@@ -130,14 +150,18 @@ class SyncRegistry:
             return self._syncers.get(Path(run_dir).resolve())
 
     def ensure(
-        self, run_dir: Path, repo_id: str, interval_s: float, endpoint: str | None
-    ) -> CheckpointSyncer:
-        """The run's syncer for `repo_id` and `interval_s`, replacing one with other settings."""
+        self, run_dir: Path, repo_id: str, interval_s: float, endpoint: str | None,
+        token: str | bool | None = None,
+    ) -> CheckpointSyncer:  # fmt: skip
+        """The run's syncer for `repo_id` and `interval_s`, replacing one with other settings.
+
+        token: the visitor's (engine.hub.HubConfig.token), held by the syncer in memory; a
+        newer sign-in replaces the one a running schedule holds."""
         from engine.hub import HubConfig
         from engine.hub_sync import CheckpointSyncer
 
         key = Path(run_dir).resolve()
-        config = HubConfig(repo_id, endpoint=endpoint)
+        config = HubConfig(repo_id, endpoint=endpoint, token=token)
         with self._lock:
             current = self._syncers.get(key)
             if (
@@ -145,12 +169,20 @@ class SyncRegistry:
                 and current.config == config
                 and current.interval_s == float(interval_s)
             ):
+                current.config = config  # equal but for the token (not compared): the newest
                 return current
             if current is not None:
                 current.stop(final_push=False)
             syncer = CheckpointSyncer(key, config, interval_s=interval_s)
             self._syncers[key] = syncer
             return syncer
+
+    def stop_under(self, folder: Path) -> None:
+        """Stop and forget the schedules of runs under `folder` (a visitor's deleted data)."""
+        folder = folder.resolve()
+        with self._lock:
+            for key in [key for key in self._syncers if folder in key.parents]:
+                self._syncers.pop(key).stop(final_push=False)
 
     def stop_all(self) -> None:
         """Stop every schedule (no final push): used when the app shuts down."""
@@ -207,19 +239,70 @@ class Services:
     hub_endpoint: str | None = None
     device: str = "cpu"  # SONARE_DEVICE, resolved: BERT/CLAP, Whisper and synthesis run here
     zero_gpu: bool = False  # a ZeroGPU Space: GPU work runs in spaces.GPU calls
+    access: AccessSettings = field(default_factory=AccessSettings)
+    limits: UserLimits | None = None  # None: UserLimits.from_env({}) for the access mode
+    visitor: Visitor = OWNER  # whom these services serve (for_request); the owner by default
     shared: SharedFeatures = field(init=False)
     voices: VoiceCache = field(init=False)
     syncers: SyncRegistry = field(init=False)
     gpu: GpuTasks = field(init=False)
+    training_queue: TrainingQueue = field(init=False)
+    anonymous_speech: RateLimiter = field(init=False)
 
     def __post_init__(self) -> None:
         self.data_root = Path(self.data_root).expanduser().resolve()
         if self.max_upload_mb < 1:
             raise ConfigError(f"The upload limit must be at least 1 MB, got {self.max_upload_mb}.")
+        if self.limits is None:
+            self.limits = UserLimits.from_env({}, self.access.per_user)
+        if self.visitor is OWNER and self.access.mode is not AccessMode.PRIVATE:
+            self.visitor = ANONYMOUS  # the app's own view (page build) is nobody's workspace
         self.shared = SharedFeatures(self.features)
         self.voices = VoiceCache(self.shared)
         self.syncers = SyncRegistry()
         self.gpu = GpuTasks(self, self.zero_gpu)
+        self.training_queue = TrainingQueue(
+            lambda: len(running_runs(self.data_root)), self.limits.max_training_runs
+        )
+        self.anonymous_speech = RateLimiter(self.limits.anonymous_per_hour)
+
+    def for_visitor(self, visitor: Visitor) -> Services:
+        """These services as one visitor sees them (same models, caches and queue)."""
+        view = copy.copy(self)
+        view.visitor = visitor
+        return view
+
+    def for_request(self, request: Any) -> Services:
+        """for_visitor of the visitor of a Gradio request (see webapp/access.py)."""
+        return self.for_visitor(visitor_of(self.access, request))
+
+    @property
+    def workspace(self) -> Path | None:
+        """The visitor's folder (datasets/, models/), or None when they have none."""
+        return workspace_root(self.data_root, self.access, self.visitor)
+
+    def require_workspace(self) -> Path:
+        """The visitor's folder, or SignInRequired with what to do."""
+        root = self.workspace
+        if root is None:
+            if self.access.mode is AccessMode.OPEN_DEMO:
+                raise SignInRequired(
+                    "This demo only speaks with its shared voices: recording, training and the "
+                    "Hub are not offered here."
+                )
+            raise SignInRequired(
+                "Sign in with Hugging Face (the button at the top) to record and train your "
+                "own voice; signed out, you can speak with the shared voices."
+            )
+        return root
+
+    def owns(self, path: str | Path) -> bool:
+        """Whether `path` (symlinks resolved) is inside the visitor's workspace."""
+        root = self.workspace
+        if root is None:
+            return False
+        resolved = Path(path).resolve()
+        return resolved == root or root.resolve() in resolved.parents
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Services:
@@ -237,6 +320,7 @@ class Services:
             max_upload_mb = int(env.get("SONARE_MAX_UPLOAD_MB", "500"))
         except ValueError:
             raise ConfigError("SONARE_MAX_UPLOAD_MB must be a whole number of megabytes.") from None
+        access = AccessSettings.from_env(env)
         return cls(
             data_root=Path(env.get("SONARE_DATA_DIR") or "sonare-data"),
             features=features,
@@ -246,6 +330,8 @@ class Services:
             hub_endpoint=env.get("HF_ENDPOINT") or None,
             device=device,
             zero_gpu=zero_gpu,
+            access=access,
+            limits=UserLimits.from_env(env, access.per_user),
         )
 
     def preload_feature_models(self) -> None:
@@ -256,17 +342,19 @@ class Services:
 
     @property
     def datasets_dir(self) -> Path:
-        """One folder per dataset (engine's prepare layout); runs live in <dataset>/models."""
-        return self.data_root / "datasets"
+        """The visitor's datasets, one folder each (engine's prepare layout); runs live in
+        <dataset>/models. SignInRequired when the visitor has no workspace."""
+        return self.require_workspace() / "datasets"
 
     @property
     def models_dir(self) -> Path:
-        """Models pulled from the Hub, one folder per repo (owner--name)."""
-        return self.data_root / "models"
+        """The visitor's models pulled from the Hub, one folder per repo (owner--name)."""
+        return self.require_workspace() / "models"
 
     @property
     def voices_dir(self) -> Path:
-        """Voice folders put here by hand (ours or 2.2's layout)."""
+        """Voice folders the owner put here by hand (ours or 2.2's layout): shared, read-only
+        for visitors."""
         return self.data_root / "voices"
 
     @property
@@ -279,8 +367,8 @@ class Services:
         return self.datasets_dir / check_dataset_name(name)
 
     def dataset_names(self) -> list[str]:
-        """Existing datasets, by name."""
-        if not self.datasets_dir.is_dir():
+        """The visitor's datasets, by name (none without a workspace)."""
+        if self.workspace is None or not self.datasets_dir.is_dir():
             return []
         return sorted(p.name for p in self.datasets_dir.iterdir() if p.is_dir())
 

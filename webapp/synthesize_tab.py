@@ -10,9 +10,10 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from engine import AUTO_LANGUAGE, SonareError, SynthesisParams, TextError
+from engine import AUTO_LANGUAGE, ConfigError, SonareError, SynthesisParams, TextError
 from engine.builtin_voice import DEFAULT_VOICE_NAME, builtin_voice_dir, has_builtin_voice
 from engine.training import GENERATOR_DIR, CheckpointStore, find_runs
+from webapp.access import AccessMode
 from webapp.messages import fail
 from webapp.services import Services
 
@@ -32,18 +33,34 @@ def find_voices(services: Services) -> list[tuple[str, str]]:
     The user's own voices come first, so the dropdown opens on theirs once they have one.
     """
     voices = []
-    for run in find_runs(services.datasets_dir):
+    mine = services.workspace is not None
+    for run in find_runs(services.datasets_dir) if mine else []:
         latest = CheckpointStore(run / "checkpoints").latest()
         if latest is not None and (latest / GENERATOR_DIR).is_dir():
             dataset = run.parent.name if run.name == "models" else run.name
             voices.append((f"{dataset} (trained, {latest.name})", str(latest / GENERATOR_DIR)))
-    for folder, kind in ((services.models_dir, "Hub"), (services.voices_dir, "local")):
+    shared = [(services.voices_dir, "shared" if services.access.per_user else "local")]
+    for folder, kind in ([(services.models_dir, "Hub")] if mine else []) + shared:
         if folder.is_dir():
             for path in sorted(p for p in folder.iterdir() if (p / "config.json").is_file()):
                 voices.append((f"{path.name} ({kind})", str(path)))
     if has_builtin_voice():
         voices.append((f"{DEFAULT_VOICE_NAME} (built-in demo)", str(builtin_voice_dir())))
     return voices
+
+
+def check_voice(services: Services, folder: str | None) -> str:
+    """The folder, when the visitor may speak with it: on a shared Space only a voice on
+    their list (find_voices), never another visitor's folder; the owner of a private app may
+    name any voice folder."""
+    if not folder:
+        raise TextError("No voice selected. " + _no_voice_message())
+    if services.access.mode is AccessMode.PRIVATE:
+        return folder
+    allowed = {str(Path(path).resolve()) for _, path in find_voices(services)}
+    if str(Path(folder).resolve()) not in allowed:
+        raise ConfigError("That voice is not available to you; choose one from the list.")
+    return folder
 
 
 def refresh_voices(services: Services, current: str | None) -> Any:
@@ -59,7 +76,7 @@ def voice_speakers(services: Services, folder: str | None) -> tuple[Any, str]:
     if not folder:
         return gr.update(choices=[], value=None), _no_voice_message()
     try:
-        voice = services.voices.get(folder)
+        voice = services.voices.get(check_voice(services, folder))
     except Exception as error:  # noqa: BLE001 - ours explain themselves; others are logged
         return gr.update(choices=[], value=None), fail(error)
     speakers = voice.speakers
@@ -121,8 +138,8 @@ def synthesize_stream(
     whole take for the player with its download button."""
     try:
         text = check_text(text)
-        if not folder:
-            raise TextError("No voice selected. " + _no_voice_message())
+        folder = check_voice(services, folder)
+        _check_rate(services)
         voice = services.voices.get(folder)  # loaded here, so a new ZeroGPU worker has it
         rate = voice.sample_rate
         chunks = []
@@ -136,6 +153,23 @@ def synthesize_stream(
     audio = np.concatenate(chunks)
     seconds = len(audio) / rate
     yield None, (rate, audio), f"Done: {seconds:.1f} s of audio from {voice_label(folder)}."
+
+
+def _check_rate(services: Services) -> None:
+    """Signed-out visitors of a shared Space speak a limited number of times per hour."""
+    from webapp.limits import LimitError
+
+    visitor = services.visitor
+    if services.access.mode is AccessMode.PRIVATE or visitor.signed_in:
+        return
+    address, _, session = visitor.client.partition("|")
+    wait = services.anonymous_speech.acquire(f"ip:{address}", f"session:{session}")
+    if wait is not None:
+        limit = services.limits.anonymous_per_hour
+        raise LimitError(
+            f"Signed out, you can speak {limit} times an hour; try again in {wait / 60:.0f} "
+            "minutes, or sign in with Hugging Face."
+        )
 
 
 def voice_label(folder: str | Path) -> str:
@@ -186,22 +220,31 @@ def build_synthesize_tab(services: Services) -> dict[str, Any]:
             label="Result", type="numpy", buttons=["download"], interactive=False, elem_id="result"
         )
 
-        def _speak(folder: str, *values: Any) -> Iterator[StreamUpdate]:
-            who, text_value, *rest = values
+        # Each callback sees the services of the visitor who asked (webapp/access.py).
+        def _speak(
+            folder: str, who: str | None, text_value: str, lang: str, sdp: float, noise: float,
+            noise_w: float, length: float, pause: float, mode: str, prompt: str,
+            clip: tuple[int, np.ndarray] | None, seed_value: float | None, request: gr.Request,
+        ) -> Iterator[StreamUpdate]:  # fmt: skip
             try:
-                params = build_params(who, *rest)
+                params = build_params(who, lang, sdp, noise, noise_w, length, pause, mode,
+                                      prompt, clip, seed_value)  # fmt: skip
             except SonareError as error:
                 yield None, None, fail(error)
                 return
-            yield from synthesize_stream(services, folder, text_value, params)
+            yield from synthesize_stream(services.for_request(request), folder, text_value, params)
 
-        voice.change(lambda f: voice_speakers(services, f), [voice], [speaker, status])
+        def _speakers(folder: str | None, request: gr.Request) -> tuple[Any, str]:
+            return voice_speakers(services.for_request(request), folder)
+
+        def _voices(folder: str | None, request: gr.Request) -> Any:
+            return refresh_voices(services.for_request(request), folder)
+
+        voice.change(_speakers, [voice], [speaker, status])
         for event in (refresh.click, tab.select):
             # Then load it: the voice chosen when the page was built (the built-in one on a
             # fresh machine) never fires .change, and its speakers would stay empty.
-            event(lambda f: refresh_voices(services, f), [voice], [voice]).then(
-                lambda f: voice_speakers(services, f), [voice], [speaker, status]
-            )
+            event(_voices, [voice], [voice]).then(_speakers, [voice], [speaker, status])
         speak.click(
             _speak,
             [voice, speaker, text, language, sdp_ratio, noise_scale, noise_scale_w,
@@ -210,7 +253,7 @@ def build_synthesize_tab(services: Services) -> dict[str, Any]:
             concurrency_id="synthesis",
             concurrency_limit=2,
         )  # fmt: skip
-    return {"voice": voice, "speaker": speaker, "status": status}
+    return {"voice": voice, "speaker": speaker, "status": status, "tab": tab}
 
 
 __all__ = ["MAX_TEXT_CHARS", "build_synthesize_tab", "find_voices", "synthesize_stream"]

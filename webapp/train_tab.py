@@ -47,16 +47,18 @@ def resolve_base(services: Services, base: str | None) -> str | None:
             return str(folder / base)
     path = Path(base).expanduser()
     if path.is_absolute():
-        if path.is_dir() and services.data_root in path.resolve().parents:
+        shared = services.voices_dir.resolve()
+        if path.is_dir() and (services.owns(path) or shared in path.resolve().parents):
             return str(path.resolve())
         raise ConfigError(
-            f"Base model folder {base} is not under the data root ({services.data_root}); "
-            "put it in voices/ or give a Hub repo id like owner/name."
+            f"Base model folder {base} is neither yours nor a shared voice; put it in voices/ "
+            "or give a Hub repo id like owner/name."
         )
     if base.count("/") == 1 and all(base.split("/")):
         from engine.hub import pull_model
 
-        return str(pull_model(base, services.models_dir, endpoint=services.hub_endpoint))
+        return str(pull_model(base, services.models_dir, endpoint=services.hub_endpoint,
+                              token=services.visitor.hub_token))  # fmt: skip
     raise ConfigError(
         f"Base model {base!r} is neither a folder in models/ or voices/ nor owner/name."
     )
@@ -117,11 +119,18 @@ def start_training(
             mixed_precision=None if precision in (None, "", PRESET_PRECISION) else precision,
             eval_asr_model=(eval_asr_model or "").strip() or None,
         )
+        _check_one_run(services, run_dir)
+        services.limits.check_disk(services.workspace)
         resumed = TrainingJob(run_dir).status().step
-        TrainingJob.start(request)
+        place = services.training_queue.submit(request, services.visitor.hub_token)
     except Exception as error:  # noqa: BLE001 - ours explain themselves; others are logged
         return None, fail(error)
     how = f"resuming from step {resumed}" if resumed else "from the start"
+    if place:
+        return str(run_dir), (
+            f"Training **{dataset}** waits for the machine: **{_ordinal(place)} in line** "
+            f"({how} when its turn comes). Keep this page open or come back later."
+        )
     started = f"Training **{dataset}** started ({how})."
     if services.zero_gpu:
         started += " It runs on this Space's CPU: ZeroGPU lends its GPU to single calls only."
@@ -130,28 +139,67 @@ def start_training(
     return str(run_dir), started
 
 
-def stop_training(run_dir: str | None) -> str:
-    """Ask the run to save a checkpoint and stop; returns the status line."""
+def stop_training(services: Services, run_dir: str | None) -> str:
+    """Ask the visitor's run to save a checkpoint and stop (or leave the line); the status."""
     if not run_dir:
         return "No training run is attached."
     try:
-        status = TrainingJob(run_dir).stop(timeout_s=60.0)
+        run = _own_run(services, run_dir)
+        if services.training_queue.cancel(run):
+            return "Training left the line before it started."
+        status = TrainingJob(run).stop(timeout_s=60.0)
     except Exception as error:  # noqa: BLE001
         return fail(error)
     return f"Training is **{status.state}** at step {status.step}."
 
 
-def poll_training(run_dir: str | None) -> PollResult:
+def poll_training(services: Services, run_dir: str | None) -> PollResult:
     """The run's status, loss curves, newest samples and log tail (called every ~2 s)."""
     if not run_dir:
         return "No training run yet.", _empty_curves(), None, None, ""
     try:
-        status = TrainingJob(run_dir).status()
+        run = _own_run(services, run_dir)
+        place = services.training_queue.position(run)
+        if place:
+            text = f"**waiting** — {_ordinal(place)} in line for the machine"
+            return text, _empty_curves(), None, None, ""
+        status = TrainingJob(run).status()
+        failure = services.training_queue.failure(run)
+        if failure and not status.running:
+            return f"⚠️ Training could not start: {failure}", _empty_curves(), None, None, ""
     except Exception as error:  # noqa: BLE001
         return describe_error(error), _empty_curves(), None, None, ""
     samples = [str(path) for path in status.samples[:MAX_SAMPLES]]
     samples += [None] * (MAX_SAMPLES - len(samples))
     return format_status(status), loss_curves(status.metrics), *samples, status.log_tail
+
+
+def _own_run(services: Services, run_dir: str | Path) -> Path:
+    """The run folder when it is inside the visitor's workspace, else ConfigError."""
+    if not services.owns(run_dir):
+        raise ConfigError("That training run is not yours (reload the page).")
+    return Path(run_dir).resolve()
+
+
+def _check_one_run(services: Services, run_dir: Path) -> None:
+    """On a shared Space a visitor trains one run at a time (running or in line)."""
+    if not services.access.per_user:
+        return
+    from webapp.limits import LimitError
+
+    for run in find_runs(services.datasets_dir):
+        if run.resolve() != run_dir.resolve() and (
+            TrainingJob(run).status().running or services.training_queue.position(run)
+        ):
+            raise LimitError(
+                f"Your run on **{run.parent.name}** is still training: one run per person at a "
+                "time here. Stop it first (select its dataset, then Stop)."
+            )
+
+
+def _ordinal(place: int) -> str:
+    suffix = {1: "st", 2: "nd", 3: "rd"}.get(place if place < 20 else place % 10, "th")
+    return f"{place}{suffix}"
 
 
 def refresh_datasets(services: Services, current: str | None) -> Any:
@@ -166,8 +214,8 @@ def refresh_datasets(services: Services, current: str | None) -> Any:
 
 def attach_training(services: Services) -> tuple[Any, str | None]:
     """On page load: the running run (or the newest one) -> (dataset dropdown, run folder)."""
-    runs = find_runs(services.datasets_dir)
     names = services.dataset_names()
+    runs = find_runs(services.datasets_dir) if services.workspace is not None else []
     if not runs:
         return gr.update(choices=names), None
     statuses = [TrainingJob(run).status() for run in runs]
@@ -203,6 +251,8 @@ def format_status(status: TrainingStatus) -> str:
         text += f"\n\n⚠️ {status.error}"
     if status.notice:
         text += f"\n\nℹ️ {status.notice}"
+    if status.hub_error:
+        text += f"\n\n⚠️ Hub push failed (checkpoints are kept here): {status.hub_error}"
     if status.latest_voice is not None:
         text += f"\n\nNewest voice: `{status.latest_voice.parent.name}` (Synthesize tab)."
     return text
@@ -322,9 +372,7 @@ def build_train_tab(services: Services) -> dict[str, Any]:
         run_dir = gr.State(None)
         gr.Markdown(device_line(services), elem_id="train-device")
         with gr.Row():
-            dataset = gr.Dropdown(
-                services.dataset_names(), label="Dataset", scale=2, elem_id="train-dataset"
-            )
+            dataset = gr.Dropdown([], label="Dataset", scale=2, elem_id="train-dataset")
             refresh = gr.Button("Refresh", scale=1)
             preset = gr.Dropdown(
                 list(TRAIN_PRESETS), value=list(TRAIN_PRESETS)[0], label="Config preset", scale=2
@@ -374,8 +422,33 @@ def build_train_tab(services: Services) -> dict[str, Any]:
             log = gr.Code(label="train.log (tail)", language=None)
         timer = gr.Timer(POLL_INTERVAL_S)
 
+        def _start(
+            name: Any, base_model: Any, preset_name: Any, max_steps: Any, batch: Any, rate: Any,
+            eval_n: Any, save_n: Any, repo: Any, push_min: Any, push_training_state: Any,
+            resume: Any, keep_n: Any, precision_name: Any, asr_model: Any, private_repo: Any,
+            request: gr.Request,
+        ) -> tuple[str | None, str]:  # fmt: skip
+            # Gradio finds gr.Request by its annotation, so the 16 inputs are spelled out.
+            return start_training(
+                services.for_request(request), name, base_model, preset_name, max_steps, batch,
+                rate, eval_n, save_n, repo, push_min, push_training_state, resume, keep_n,
+                precision_name, asr_model, private_repo,
+            )  # fmt: skip
+
+        def _stop(run: str | None, request: gr.Request) -> str:
+            return stop_training(services.for_request(request), run)
+
+        def _poll(run: str | None, request: gr.Request) -> PollResult:
+            return poll_training(services.for_request(request), run)
+
+        def _select(name: str | None, request: gr.Request) -> str | None:
+            return select_dataset(services.for_request(request), name)
+
+        def _refresh(name: str | None, request: gr.Request) -> Any:
+            return refresh_datasets(services.for_request(request), name)
+
         start.click(
-            lambda *values: start_training(services, *values),
+            _start,
             [
                 dataset,
                 base,
@@ -399,15 +472,15 @@ def build_train_tab(services: Services) -> dict[str, Any]:
         )
         preset.change(show_preset, [preset], [steps, batch_size, learning_rate, eval_every,
                                               save_every])  # fmt: skip
-        stop.click(stop_training, [run_dir], [status], concurrency_id="train-control")
-        dataset.change(lambda name: select_dataset(services, name), [dataset], [run_dir])
+        stop.click(_stop, [run_dir], [status], concurrency_id="train-control")
+        dataset.change(_select, [dataset], [run_dir])
         for event in (refresh.click, tab.select):
-            event(lambda name: refresh_datasets(services, name), [dataset], [dataset])
+            event(_refresh, [dataset], [dataset])
         timer.tick(
-            poll_training,
+            _poll,
             [run_dir],
             [status, curves, *samples, log],
             concurrency_limit=None,
             show_progress="hidden",
         )
-    return {"dataset": dataset, "run_dir": run_dir}
+    return {"dataset": dataset, "run_dir": run_dir, "tab": tab}

@@ -27,7 +27,13 @@ from engine.errors import ConfigError
 from engine.files import write_json_atomic
 from engine.training.metrics import read_metrics
 from engine.training.request import TrainingRequest
-from engine.training.state import GENERATOR_DIR, PREFIX, CheckpointStore
+from engine.training.state import (
+    GENERATOR_DIR,
+    HUB_SYNC_FILE,
+    PREFIX,
+    SIGN_IN_ENV,
+    CheckpointStore,
+)
 
 JOB_FILE = "job.json"
 LOG_FILE = "train.log"
@@ -54,6 +60,7 @@ class TrainingStatus:
     log_tail: str = ""
     error: str | None = None
     notice: str | None = None  # e.g. the batch was halved after running out of GPU memory
+    hub_error: str | None = None  # the last Hub push failed (hub_sync.json): why
 
     @property
     def running(self) -> bool:
@@ -69,8 +76,12 @@ class TrainingJob:
         self._process: subprocess.Popen[bytes] | None = None
 
     @classmethod
-    def start(cls, request: TrainingRequest) -> TrainingJob:
-        """Spawn the training process for `request`; ConfigError if one already runs there."""
+    def start(cls, request: TrainingRequest, hub_token: str | bool | None = None) -> TrainingJob:
+        """Spawn the training process for `request`; ConfigError if one already runs there.
+
+        hub_token: the token its Hub pulls and pushes use (engine.hub.HubConfig.token: None
+        for HF_TOKEN, False for none). It reaches the process in its environment only, never
+        job.json or the log, so a Space visitor's run pushes with the visitor's own sign-in."""
         _check_request(request)
         job = cls(request.run_dir)
         if job.status().running:
@@ -83,7 +94,7 @@ class TrainingJob:
                 [sys.executable, "-m", "engine.training.job_runner", str(job.run_dir)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,  # outlives the caller; a Ctrl-C there does not reach it
-                env=_child_env(),
+                env=_child_env(hub_token),
             )  # fmt: skip
         pid = job._process.pid
         update_job(job.run_dir, pid=pid, pid_identity=process_identity(pid))
@@ -107,6 +118,7 @@ class TrainingJob:
             samples=newest_samples(self.run_dir),
             latest_voice=latest / GENERATOR_DIR if latest is not None else None,
             log_tail=_log_tail(self.run_dir / LOG_FILE), error=error, notice=job.get("notice"),
+            hub_error=_hub_error(self.run_dir),
         )  # fmt: skip
 
     def stop(self, timeout_s: float = 60.0) -> TrainingStatus:
@@ -261,11 +273,28 @@ def update_job(run_dir: Path, **changes: Any) -> None:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _child_env() -> dict[str, str]:
-    """This environment, unbuffered, with engine importable wherever the caller was started."""
+def _hub_error(run_dir: Path) -> str | None:
+    """The last push's error from hub_sync.json (None when it succeeded or none was made)."""
+    try:
+        error = json.loads((run_dir / HUB_SYNC_FILE).read_text()).get("last_error")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return str(error) if error else None
+
+
+def _child_env(hub_token: str | bool | None = None) -> dict[str, str]:
+    """This environment, unbuffered, with engine importable wherever the caller was started,
+    and HF_TOKEN replaced by `hub_token` when one is given (False: no token at all)."""
     source_root = str(Path(__file__).resolve().parents[2])
     paths = [source_root, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
-    return {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": os.pathsep.join(paths)}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": os.pathsep.join(paths)}
+    if hub_token is not None:
+        env.pop("HF_TOKEN", None)
+        env["HF_TOKEN_PATH"] = os.devnull  # nor the login cache of whoever runs the app
+        env.pop(SIGN_IN_ENV, None)
+        if isinstance(hub_token, str) and hub_token:
+            env["HF_TOKEN"], env[SIGN_IN_ENV] = hub_token, "1"
+    return env
 
 
 def _signal(pid: int, number: int) -> None:

@@ -59,7 +59,7 @@ from engine.training.losses import (
 from engine.training.metrics import append_metrics
 from engine.training.precision import Precision, enable_tf32
 from engine.training.session import Session
-from engine.training.state import GENERATOR_DIR, CheckpointStore, read_meta
+from engine.training.state import GENERATOR_DIR, SIGN_IN_ENV, CheckpointStore, read_meta
 
 logger = logging.getLogger(__name__)
 
@@ -151,7 +151,11 @@ def _start_hub_sync(s: Session) -> Any:
     from engine.hub import HubConfig
     from engine.hub_sync import CheckpointSyncer
 
-    hub = HubConfig(cfg.hub_repo, endpoint=cfg.hub_endpoint, private=cfg.hub_private)
+    # A Space visitor's run gets their sign-in as HF_TOKEN (TrainingJob.start): passing it on
+    # makes a refusal say "sign in again" instead of "check HF_TOKEN".
+    token = os.environ.get("HF_TOKEN") if os.environ.get(SIGN_IN_ENV) else None
+    hub = HubConfig(cfg.hub_repo, endpoint=cfg.hub_endpoint, private=cfg.hub_private,
+                    token=token)  # fmt: skip
     syncer = CheckpointSyncer(
         s.out_dir, hub, interval_s=cfg.hub_interval_s,
         include_training_state=cfg.hub_push_training_state,

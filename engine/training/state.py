@@ -24,6 +24,8 @@ PREFIX = "step_"
 TEMP_PREFIX = ".tmp-"
 META_FILE = "meta.json"
 GENERATOR_DIR = "generator"
+SIGN_IN_ENV = "SONARE_HUB_SIGN_IN"  # set for a run whose HF_TOKEN is a Space visitor's sign-in
+HUB_SYNC_FILE = "hub_sync.json"  # a run's last Hub push: when, which step, or what failed
 
 
 @dataclass

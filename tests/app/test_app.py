@@ -57,4 +57,4 @@ def test_long_jobs_and_synthesis_have_separate_queues(services: Services) -> Non
     limits = {fn.name: (fn.concurrency_id, fn.concurrency_limit) for fn in app.fns.values()}
     assert limits["_speak"] == ("synthesis", 2)
     assert limits["_transcribe"] == ("prepare", 1) and limits["_finish"] == ("prepare", 1)
-    assert limits["poll_training"][1] is None  # status polling never waits behind a job
+    assert limits["_poll"][1] is None  # status polling never waits behind a job

@@ -84,7 +84,7 @@ def test_bad_repos_and_runs_are_explained(
         assert "owner/name" in pull_voice(services, bad)[0]
     run = _run_with_checkpoint(services, tiny_voice_template)
     assert "Choose a training run" in push_now(services, None, "tester/x")
-    assert "not a training run" in push_now(services, "/etc", "tester/x")
+    assert "not one of your training runs" in push_now(services, "/etc", "tester/x")
     assert "owner/name" in push_now(services, run, "bad repo")
     assert "at least 1 minute" in set_schedule(services, run, "tester/x", True, 0.1)
     empty = services.datasets_dir / "bob" / "models"

@@ -26,10 +26,10 @@ from webapp.train_tab import (
 TINY = "tiny (CPU smoke run)"
 
 
-def _wait(run_dir: str, timeout_s: float = 180.0) -> str:
+def _wait(services: Services, run_dir: str, timeout_s: float = 180.0) -> str:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        status = poll_training(run_dir)[0]
+        status = poll_training(services, run_dir)[0]
         if not status.startswith("**running**"):
             return status
         time.sleep(0.5)
@@ -46,9 +46,9 @@ def test_train_poll_finish_and_attach(services_with_dataset: Services, one_threa
     again = start_training(services, "tiny", "", TINY, 2, 2, None, 2, 2)
     assert again[0] is None and "already going on" in again[1]
 
-    final = _wait(run_dir)
+    final = _wait(services, run_dir)
     assert final.startswith("**finished** — step 2 / 2"), final
-    status, curves, sample, _, log = poll_training(run_dir)
+    status, curves, sample, _, log = poll_training(services, run_dir)
     assert "Newest voice: `step_00000002`" in status
     assert set(curves["curve"]) >= {"mel loss (G)", "validation mel loss"}
     assert curves["step"].max() == 2
@@ -65,7 +65,7 @@ def test_train_poll_finish_and_attach(services_with_dataset: Services, one_threa
     # Resume: more steps on the same run continue from its checkpoint.
     run_dir, status = start_training(services, "tiny", "", TINY, 3, 2, None, 100, 100)
     assert "resuming from step 2" in status
-    assert _wait(run_dir).startswith("**finished** — step 3 / 3")
+    assert _wait(services, run_dir).startswith("**finished** — step 3 / 3")
 
 
 @pytest.mark.slow
@@ -75,9 +75,9 @@ def test_stop_saves_and_reports(services_with_dataset: Services, one_thread_trai
     deadline = time.monotonic() + 120
     while TrainingJob(run_dir).status().step < 1 and time.monotonic() < deadline:
         time.sleep(0.5)
-    status = stop_training(run_dir)
+    status = stop_training(services, run_dir)
     assert status.startswith("Training is **stopped** at step"), status
-    assert poll_training(run_dir)[0].startswith("**stopped**")
+    assert poll_training(services, run_dir)[0].startswith("**stopped**")
 
 
 def test_start_refuses_bad_requests(services_with_dataset: Services, tmp_path: Path) -> None:
@@ -89,7 +89,7 @@ def test_start_refuses_bad_requests(services_with_dataset: Services, tmp_path: P
         (("tiny", "", TINY, 0, 2, None, 2, 2), "positive whole number"),
         (("tiny", "", TINY, 2.5, 2, None, 2, 2), "positive whole number"),
         (("tiny", "", TINY, 4, 2, -1.0, 2, 2), "learning_rate must be positive"),
-        (("tiny", str(tmp_path), TINY, 4, 2, None, 2, 2), "not under the data root"),
+        (("tiny", str(tmp_path), TINY, 4, 2, None, 2, 2), "neither yours nor a shared voice"),
         (("tiny", "no such base", TINY, 4, 2, None, 2, 2), "neither a folder"),
         (("tiny", "nobody/nothing", TINY, 4, 2, None, 2, 2), "Offline"),
     ]
@@ -113,10 +113,11 @@ def test_base_models_resolve_inside_the_data_root(services: Services) -> None:
     assert resolve_base(services, "") is None
 
 
-def test_poll_without_a_run_and_curves_from_metrics() -> None:
-    status, curves, first, second, log = poll_training(None)
+def test_poll_without_a_run_and_curves_from_metrics(services: Services) -> None:
+    status, curves, first, second, log = poll_training(services, None)
     assert status == "No training run yet." and curves.empty and first is second is None
-    assert poll_training("/nonexistent/run")[0].startswith("**idle**")
+    assert "not yours" in poll_training(services, "/nonexistent/run")[0]
+    assert poll_training(services, str(services.data_root / "run"))[0].startswith("**idle**")
     metrics = [
         {"step": 5, "loss/g/mel": 30.0, "loss/g/total": 80.0, "loss/d/total": 3.0, "time": 1.0},
         {"step": 10, "val/mel_loss": 2.5},
@@ -127,7 +128,7 @@ def test_poll_without_a_run_and_curves_from_metrics() -> None:
         "discriminator total", "generator total", "mel loss (G)", "validation mel loss",
     ]  # fmt: skip
     assert curves[curves["curve"] == "validation mel loss"]["value"].tolist() == [2.5]
-    assert stop_training(None) == "No training run is attached."
+    assert stop_training(services, None) == "No training run is attached."
 
 
 def test_the_number_fields_show_each_presets_own_schedule(services: Services) -> None:
@@ -165,7 +166,7 @@ def test_a_run_pushed_from_one_space_resumes_on_another(
     run_dir, status = start_training(space_a, "tiny", "", TINY, 2, 2, None, 100, 2, repo, 10,
                                      True)  # fmt: skip
     assert run_dir, status
-    assert _wait(run_dir).startswith("**finished** — step 2 / 2")
+    assert _wait(services, run_dir).startswith("**finished** — step 2 / 2")
     assert "training_state/meta.json" in fake_hub.files(repo)
 
     # Another Space: its own empty disk, the same dataset uploaded again, resume from the Hub.
@@ -177,7 +178,7 @@ def test_a_run_pushed_from_one_space_resumes_on_another(
     run_dir, status = start_training(space_b, "tiny", "", TINY, 4, 2, None, 100, 2, repo, 10,
                                      True, repo)  # fmt: skip
     assert run_dir, status
-    final = _wait(run_dir)
+    final = _wait(space_b, run_dir)
     assert final.startswith("**finished** — step 4 / 4"), final
     log = (Path(run_dir) / "train.log").read_text()
     assert "Resuming from the Hub's step_00000002" in log
