@@ -164,7 +164,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def shut_down(services: Services, timeout_s: float) -> None:
     """Training runs save a checkpoint and make their final push; scheduled pushes end."""
-    for status in stop_running_jobs(services.datasets_dir, timeout_s):
+    for status in stop_running_jobs(services.data_root, timeout_s):  # every visitor's runs
         logging.getLogger(__name__).info("Training run %s: %s at step %d", status.run_dir,
                                          status.state, status.step)  # fmt: skip
     services.syncers.stop_all()

@@ -145,7 +145,7 @@ def push_checkpoint(
                         config.repo_id, len(changed))  # fmt: skip
             return PushResult(config.repo_id, info.oid, True, tuple(changed))
 
-        return with_retries(push, config.repo_id, attempts, backoff_s, token=token)
+        return with_retries(push, config.repo_id, attempts, backoff_s, token=config.token)
 
 
 def pull_model(
@@ -316,10 +316,10 @@ def token_owner(endpoint: str | None = None, token: str | bool | None = None) ->
     token: as HubConfig.token. HubError (with what to do) when the Hub rejects the token or
     cannot be reached.
     """
-    token = _token_or_none(token)
-    if not token:
+    sent = _token_or_none(token)
+    if not sent:
         return None
-    api = HfApi(endpoint=endpoint, token=token)
+    api = HfApi(endpoint=endpoint, token=sent)
     info = with_retries(lambda: api.whoami(), "your account", attempts=2, backoff_s=0.5,
                         token=token)  # fmt: skip
     return str(info.get("name") or "?")
@@ -335,6 +335,8 @@ def _token_or_none(token: str | bool | None) -> str | None:
 
 
 def _require_token(token: str | bool | None = None) -> str:
+    if token is False:
+        raise HubError("Pushing needs a Hugging Face sign-in: sign in and retry.")
     token = _token_or_none(token)
     if not token:
         raise HubError(

@@ -33,9 +33,10 @@ class TrainingQueue:
         self,
         running: Callable[[], int],
         limit: int | None,
-        start: Callable[[TrainingRequest, str | bool | None], object] = TrainingJob.start,
+        start: Callable[[TrainingRequest, str | bool | None], object] | None = None,
     ) -> None:
-        self.running, self.limit, self._start = running, limit, start
+        self.running, self.limit = running, limit
+        self._start = start or (lambda request, token: TrainingJob.start(request, token))
         self._line: list[_Waiting] = []
         self._failed: dict[Path, str] = {}
         self._lock = threading.Lock()

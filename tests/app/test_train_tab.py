@@ -209,7 +209,7 @@ def test_the_tab_offers_the_clis_options(
     services_with_dataset: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     started = []
-    monkeypatch.setattr(TrainingJob, "start", classmethod(lambda cls, r: started.append(r)))
+    monkeypatch.setattr(TrainingJob, "start", classmethod(lambda cls, r, token: started.append(r)))
     run_dir, status = start_training(
         services_with_dataset, "tiny", None, "tiny (CPU smoke run)", 10, None, None, 5, 5,
         "me/voice", 30, True, None, keep_checkpoints=2, precision="bf16",
