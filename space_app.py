@@ -101,6 +101,12 @@ def build_app(services: Services | None = None) -> gr.Blocks:
             hub = build_hub_tab(services)
             build_text_tab(services)
             account = build_account_tab(services) if mode is AccessMode.OAUTH else None
+        if account is not None:
+            # Signed-out visitors never see the workspace tabs: built hidden, shown on load to
+            # the signed-in (Gradio 6 shows a tab by an update, but does not hide one).
+            for part in (dataset, train, hub, account):
+                part["tab"].visible = False
+            tabs.selected = "synthesize"
 
         def on_load(current_voice: str | None, request: gr.Request) -> list[Any]:
             # A reload re-attaches to a running training job and refreshes what exists on disk.
@@ -111,9 +117,9 @@ def build_app(services: Services | None = None) -> gr.Blocks:
             if account is None:
                 return updates
             signed_in = mine.visitor.signed_in
-            shown = gr.update(visible=signed_in)
+            shown = gr.update(visible=True) if signed_in else gr.update()
             greeting = f"Signed in as **{mine.visitor.name}**." if signed_in else ""
-            selected = gr.update() if signed_in else gr.update(selected="synthesize")
+            selected = gr.update(selected="dataset") if signed_in else gr.update()
             return [*updates, shown, shown, shown, shown, gr.update(visible=not signed_in),
                     greeting, selected, account_summary(mine)]  # fmt: skip
 

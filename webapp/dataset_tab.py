@@ -320,7 +320,9 @@ def build_dataset_tab(services: Services) -> dict[str, Any]:
             "transcribe them, fix the transcripts, then run the remaining stages."
         )
         with gr.Row():
-            dataset = gr.Dropdown([], label="Dataset", scale=2)  # the visitor's, on page load
+            # Choices are the visitor's (page load); any value is checked against their own.
+            dataset = gr.Dropdown([], label="Dataset", scale=2, elem_id="dataset-choice",
+                                  allow_custom_value=True)  # fmt: skip
             new_name = gr.Textbox(label="New dataset name", placeholder="alice", scale=2)
             create = gr.Button("Create dataset", scale=1)
         with gr.Row():

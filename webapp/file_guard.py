@@ -135,7 +135,7 @@ class FileGuard:
                 done = not message.get("more_body", False)
                 if whole:
                     if done:
-                        self._note(bytes(pending), key)
+                        self._note_upload(bytes(pending), key)
                 else:  # an event stream: note each complete event, keep the unfinished rest
                     cut = pending.rfind(b"\n\n") + 2 if not done else len(pending)
                     if cut > 1:
@@ -145,11 +145,20 @@ class FileGuard:
 
         return recording_send
 
-    def _note(self, body: bytes, key: str) -> None:
-        for path in _json_paths(body):
+    def _note(self, body: bytes, key: str, paths: list[str] | None = None) -> None:
+        for path in _json_paths(body) if paths is None else paths:
             kind, resolved = self._kind(path)
             if kind == "gradio":
                 self.owners.add(resolved, key)
+
+    def _note_upload(self, body: bytes, key: str) -> None:
+        """An upload answers with a JSON list of the stored files' paths."""
+        try:
+            stored = json.loads(body)
+        except ValueError:
+            return
+        if isinstance(stored, list):
+            self._note(body, key, [path for path in stored if isinstance(path, str)])
 
 
 def guard_middleware(access: AccessSettings, data_root: Path, owners: FileOwners) -> Any:

@@ -158,7 +158,8 @@ def build_hub_tab(services: Services) -> dict[str, Any]:
         check = gr.Button("Check token")
         gr.Markdown("### Push a training run")
         with gr.Row():
-            run = gr.Dropdown([], label="Run", scale=3)  # the visitor's, when the tab opens
+            # The visitor's runs, when the tab opens; any value is checked against their own.
+            run = gr.Dropdown([], label="Run", scale=3, allow_custom_value=True)
             refresh = gr.Button("Refresh", scale=1)
             repo = gr.Textbox(label="Repo id", placeholder="you/my-voice", scale=3)
         with gr.Row():

@@ -192,10 +192,12 @@ def build_synthesize_tab(services: Services) -> dict[str, Any]:
     voices = find_voices(services)
     with gr.Tab("Synthesize", id="synthesize") as tab:
         with gr.Row():
+            # Both lists are filled per visitor; any value is checked (check_voice, the voice's
+            # own speakers), so the API may name them too.
             voice = gr.Dropdown(voices, value=voices[0][1] if voices else None, label="Voice",
-                                scale=3, elem_id="tts-voice")  # fmt: skip
+                                scale=3, elem_id="tts-voice", allow_custom_value=True)  # fmt: skip
             refresh = gr.Button("Refresh voices", scale=1)
-            speaker = gr.Dropdown([], label="Speaker", scale=2)
+            speaker = gr.Dropdown([], label="Speaker", scale=2, allow_custom_value=True)
         text = gr.Textbox(
             label="Text", lines=4, placeholder="Hello there. How are you today?", elem_id="tts-text"
         )

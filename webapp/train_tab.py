@@ -372,7 +372,8 @@ def build_train_tab(services: Services) -> dict[str, Any]:
         run_dir = gr.State(None)
         gr.Markdown(device_line(services), elem_id="train-device")
         with gr.Row():
-            dataset = gr.Dropdown([], label="Dataset", scale=2, elem_id="train-dataset")
+            dataset = gr.Dropdown([], label="Dataset", scale=2, elem_id="train-dataset",
+                                  allow_custom_value=True)  # fmt: skip
             refresh = gr.Button("Refresh", scale=1)
             preset = gr.Dropdown(
                 list(TRAIN_PRESETS), value=list(TRAIN_PRESETS)[0], label="Config preset", scale=2

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,46 +20,18 @@ import pytest
 
 from engine.constants import Language
 from engine.training.jobs import TrainingJob, find_runs
+from tests.fixtures.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    FETCH_JS,
+    PLAYABLE_JS,
+    SHADOW_AUDIO_JS,
+    free_port,
+    wait_for_server,
+)
 from webapp.services import REPO_ROOT
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 EDITED_TEXT = "Fresh bread from the village bakery smells wonderful."
-# The audio player (WaveSurfer) keeps its <audio> in a shadow root: find it under a component.
-SHADOW_AUDIO_JS = """
-(root) => {
-  const hosts = [root, ...root.querySelectorAll('*')].filter((e) => e.shadowRoot);
-  for (const host of hosts) {
-    const audio = host.shadowRoot.querySelector('audio');
-    if (audio && audio.src) return audio.src;
-  }
-  return '';
-}
-"""
-FETCH_JS = """
-async (url) => {
-  const response = await fetch(url);
-  const bytes = new Uint8Array(await response.arrayBuffer());
-  return {status: response.status, size: bytes.length,
-          head: String.fromCharCode(...bytes.slice(0, 4))};
-}
-"""
-PLAYABLE_JS = """
-async (url) => {
-  const audio = new Audio(url);
-  await new Promise((resolve, reject) => {
-    audio.onloadedmetadata = resolve;
-    audio.onerror = () => reject(new Error('cannot play ' + url));
-  });
-  return audio.duration;
-}
-"""
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -79,7 +49,7 @@ def app_url(
     features = tmp_path / "features.json"
     bert = {language.value: str(path) for language, path in tiny_bert_dirs.items()}
     features.write_text(json.dumps({"bert_models": bert, "clap_model": str(tiny_clap_dir)}))
-    data_root, port = tmp_path / "data", _free_port()
+    data_root, port = tmp_path / "data", free_port()
     env = os.environ | {
         "SONARE_DATA_DIR": str(data_root),
         "SONARE_FEATURES": str(features),
@@ -97,7 +67,7 @@ def app_url(
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/"
     try:
-        _wait_for_server(url, process, tmp_path / "app.log")
+        wait_for_server(url, process, tmp_path / "app.log")
         yield url, data_root
     finally:
         for run in find_runs(data_root):  # training runs in its own session: stop it too
@@ -108,22 +78,6 @@ def app_url(
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
-
-
-def _wait_for_server(url: str, process: subprocess.Popen, log: Path) -> None:
-    import httpx
-
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the app exited:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"the app did not start:\n{log.read_text()[-3000:]}")
 
 
 @pytest.mark.slow
