@@ -15,8 +15,9 @@ import signal
 from typing import Any
 
 import gradio as gr
+from huggingface_hub import get_token
 
-from engine import AUTO_LANGUAGE, SonareError, phonemize
+from engine import AUTO_LANGUAGE, ConfigError, SonareError, phonemize
 from engine.text import SYMBOLS
 from engine.training import stop_running_jobs
 from webapp.access import AccessMode
@@ -83,7 +84,14 @@ def build_app(services: Services | None = None) -> gr.Blocks:
     adds the Account tab. Every callback checks the visitor itself, whatever the page shows."""
     services = services if services is not None else Services.from_env()
     mode = services.access.mode
-    with gr.Blocks(title="Sonare") as app:
+    if mode is AccessMode.OAUTH and not services.access.on_space and not get_token():
+        raise ConfigError(
+            "SONARE_ACCESS=oauth off a Space needs HF_TOKEN: Gradio then signs you in as that "
+            "token's user to try the app (real sign-in happens only on a Space with "
+            "`hf_oauth: true`). Self-hosted, use private mode with SONARE_AUTH_USERS."
+        )
+    # Uploads and the audio sent to visitors stay in Gradio's cache for a day at most.
+    with gr.Blocks(title="Sonare", delete_cache=(3600, 86400)) as app:
         gr.Markdown("# Sonare\nTrain your own voice, then speak with it.")
         if mode is AccessMode.OAUTH:
             with gr.Row():
@@ -183,7 +191,10 @@ def main() -> None:
     period: the app passes SIGTERM on to its training runs and waits for them up to
     SONARE_STOP_TIMEOUT_S seconds (default 25)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    services = Services.from_env()
+    try:
+        services = Services.from_env()
+    except ConfigError as error:
+        raise SystemExit(f"Sonare cannot start: {error}") from None
     services.data_root.mkdir(parents=True, exist_ok=True)
     if services.zero_gpu:
         services.preload_feature_models()
@@ -192,6 +203,8 @@ def main() -> None:
         launch(services, server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     except KeyboardInterrupt:
         pass  # SIGTERM (or Ctrl-C) before Gradio's own loop caught it: shut down the same way
+    except ConfigError as error:  # e.g. a setting only found wrong when the app is built
+        raise SystemExit(f"Sonare cannot start: {error}") from None
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut the wait short
         shut_down(services, float(os.environ.get("SONARE_STOP_TIMEOUT_S", "25")))

@@ -187,10 +187,10 @@ def _check_one_run(services: Services, run_dir: Path) -> None:
         return
     from webapp.limits import LimitError
 
-    for run in find_runs(services.datasets_dir):
-        if run.resolve() != run_dir.resolve() and (
-            TrainingJob(run).status().running or services.training_queue.position(run)
-        ):
+    running = [run for run in find_runs(services.datasets_dir) if TrainingJob(run).status().running]
+    waiting = services.training_queue.waiting_under(services.require_workspace())
+    for run in running + waiting:
+        if run.resolve() != run_dir.resolve():
             raise LimitError(
                 f"Your run on **{run.parent.name}** is still training: one run per person at a "
                 "time here. Stop it first (select its dataset, then Stop)."

@@ -74,6 +74,13 @@ class TrainingQueue:
             self._line = [w for w in self._line if Path(w.request.run_dir).resolve() != target]
             return len(self._line) != before
 
+    def waiting_under(self, folder: Path) -> list[Path]:
+        """The waiting runs under `folder` (a visitor's workspace)."""
+        folder = folder.resolve()
+        with self._lock:
+            runs = [Path(w.request.run_dir).resolve() for w in self._line]
+        return [run for run in runs if folder in run.parents]
+
     def cancel_under(self, folder: Path) -> None:
         """Take every waiting run under `folder` out of the line (a visitor deleting their data)."""
         folder = folder.resolve()

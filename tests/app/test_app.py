@@ -6,8 +6,10 @@ import socket
 
 import gradio as gr
 import httpx
+import pytest
 
 import space_app
+from engine import ConfigError
 from webapp.services import Services
 
 
@@ -58,3 +60,56 @@ def test_long_jobs_and_synthesis_have_separate_queues(services: Services) -> Non
     assert limits["_speak"] == ("synthesis", 2)
     assert limits["_transcribe"] == ("prepare", 1) and limits["_finish"] == ("prepare", 1)
     assert limits["_poll"][1] is None  # status polling never waits behind a job
+
+
+def test_tabs_follow_the_access_mode(services: Services, monkeypatch) -> None:
+    import gradio.oauth
+
+    from webapp.access import AccessMode, AccessSettings
+
+    # Off a Space, Gradio mocks sign-in with the user of the local HF_TOKEN (asked at build).
+    monkeypatch.setattr(gradio.oauth, "_get_mocked_oauth_info", lambda: {"userinfo": {}})
+    monkeypatch.setenv("HF_TOKEN", "hf_someone")
+
+    def tabs_of(mode: AccessMode) -> list[tuple[str, bool]]:
+        view = Services(data_root=services.data_root, features=services.features,
+                        access=AccessSettings(mode))  # fmt: skip
+        app = space_app.build_app(view)
+        return [(b.label, b.visible) for b in app.blocks.values() if isinstance(b, gr.Tab)]
+
+    assert tabs_of(AccessMode.OPEN_DEMO) == [("Synthesize", True), ("Text", True)]
+    # oauth: the workspace tabs are hidden until page load finds a signed-in visitor.
+    assert tabs_of(AccessMode.OAUTH) == [("Dataset", False), ("Train", False),
+                                         ("Synthesize", True), ("Hub", False), ("Text", True),
+                                         ("Account", False)]  # fmt: skip
+    monkeypatch.delenv("HF_TOKEN")
+    monkeypatch.setenv("HF_TOKEN_PATH", "/nonexistent")
+    import huggingface_hub.constants as hf_constants
+
+    monkeypatch.setattr(hf_constants, "HF_TOKEN_PATH", "/nonexistent")
+    with pytest.raises(ConfigError, match="off a Space needs HF_TOKEN"):
+        tabs_of(AccessMode.OAUTH)
+
+
+def test_private_app_with_basic_auth_users(services: Services, tmp_path) -> None:
+    from gradio_client import Client
+
+    from webapp.access import AccessMode, AccessSettings
+    from webapp.auth_users import hash_password
+
+    users = tmp_path / "users.txt"
+    users.write_text(f"amy:{hash_password('s3cret pass', iterations=1000)}\n")
+    access = AccessSettings(AccessMode.PRIVATE, auth_users_file=users)
+    private = Services(data_root=services.data_root, features=services.features, access=access)
+    app = space_app.launch(private, server_name="127.0.0.1", server_port=_free_port(),
+                           prevent_thread_lock=True, quiet=True)  # fmt: skip
+    try:
+        assert httpx.get(f"{app.local_url}config", timeout=30).status_code == 401
+        refused = httpx.post(f"{app.local_url}login", timeout=30,
+                             data={"username": "amy", "password": "wrong"})  # fmt: skip
+        assert refused.status_code == 400
+        client = Client(app.local_url, auth=("amy", "s3cret pass"), verbose=False)
+        segments, _ = client.predict("Hello world.", "EN", api_name="/show_phones")
+        assert segments.startswith("EN:")
+    finally:
+        app.close()

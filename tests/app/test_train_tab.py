@@ -222,3 +222,40 @@ def test_the_tab_offers_the_clis_options(
     run_dir, _ = start_training(services_with_dataset, "tiny", None, "tiny (CPU smoke run)",
                                 10, None, None, 5, 5, precision="preset")  # fmt: skip
     assert started[1].mixed_precision is None and started[1].hub_push_training_state is None
+
+
+def test_visitors_train_with_their_own_token_one_run_each_in_line(
+    services_with_dataset: Services, prepared_dataset_template: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    import shutil
+
+    from webapp.access import AccessMode, AccessSettings, Visitor
+    from webapp.services import Services as AppServices
+
+    space = AppServices(data_root=services_with_dataset.data_root / "space",
+                        features=services_with_dataset.features,
+                        access=AccessSettings(AccessMode.OAUTH))  # fmt: skip
+    alice = space.for_visitor(Visitor("111", "alice", "hf_alice"))
+    bob = space.for_visitor(Visitor("222", "bob", "hf_bob"))
+    for who in (alice, bob, bob):
+        name = "second" if (who.datasets_dir / "tiny").exists() else "tiny"
+        shutil.copytree(prepared_dataset_template, who.datasets_dir / name)
+    started = []
+    monkeypatch.setattr(
+        TrainingJob, "start", classmethod(lambda cls, r, token: started.append((r.run_dir, token)))
+    )
+    space.training_queue.running = lambda: len(started)  # a started run runs until the end
+    run_dir, status = start_training(alice, "tiny", "", TINY, 4, 2, None, 2, 2)
+    assert "started" in status and started == [(alice.dataset_dir("tiny") / "models", "hf_alice")]
+    run_dir, status = start_training(bob, "tiny", "", TINY, 4, 2, None, 2, 2)
+    assert "**1st in line**" in status and len(started) == 1, status
+    assert poll_training(bob, run_dir)[0].startswith("**waiting** — 1st in line")
+    assert "not yours" in poll_training(alice, run_dir)[0]
+    assert "not yours" in stop_training(alice, run_dir)  # alice cannot take bob out of line
+    again = start_training(bob, "second", "", TINY, 4, 2, None, 2, 2)
+    assert again[0] is None and "one run per person" in again[1]
+    assert stop_training(bob, run_dir) == "Training left the line before it started."
+    started.clear()
+    space.training_queue.pump()
+    assert started == []  # bob left: nothing starts in his name
