@@ -27,7 +27,7 @@ from webapp.dataset_tab import build_dataset_tab
 from webapp.file_guard import FileOwners, guard_middleware
 from webapp.hub_tab import build_hub_tab, token_status
 from webapp.services import Services
-from webapp.synthesize_tab import build_synthesize_tab, refresh_voices
+from webapp.synthesize_tab import build_synthesize_tab, refresh_voices, voice_speakers
 from webapp.train_tab import attach_training, build_train_tab
 
 # Concurrency: each event has its own limit (synthesis 2, data preparation 1, training control 1,
@@ -98,11 +98,10 @@ def build_app(services: Services | None = None) -> gr.Blocks:
                 gr.LoginButton(scale=0, min_width=240)
                 who = gr.Markdown(elem_id="who")
             notice = gr.Markdown(SIGN_IN_NOTICE, visible=False, elem_id="sign-in-notice")
+        if mode is AccessMode.OPEN_DEMO:
+            _build_demo_tabs(app, services)
+            return app
         with gr.Tabs() as tabs:
-            if mode is AccessMode.OPEN_DEMO:
-                synthesize = build_synthesize_tab(services)
-                build_text_tab(services)
-                return app
             dataset = build_dataset_tab(services)
             train = build_train_tab(services)
             synthesize = build_synthesize_tab(services)
@@ -143,6 +142,16 @@ def build_app(services: Services | None = None) -> gr.Blocks:
         # Separate: asking the Hub who owns the token may take seconds; nothing waits for it.
         app.load(hub_status, None, [hub["token"]], concurrency_id="hub")
     return app
+
+
+def _build_demo_tabs(app: gr.Blocks, services: Services) -> None:
+    """open-demo: Synthesize with the shared voices, and Text."""
+    with gr.Tabs():
+        synthesize = build_synthesize_tab(services)
+        build_text_tab(services)
+    # The first tab opens without a select event: load its voice's speakers with the page.
+    app.load(lambda f: voice_speakers(services, f), [synthesize["voice"]],
+             [synthesize["speaker"], synthesize["status"]])  # fmt: skip
 
 
 def launch(services: Services, **options: object) -> gr.Blocks:

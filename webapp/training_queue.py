@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.training import TrainingJob, TrainingRequest
+from engine.training import TrainingJob, TrainingRequest, find_runs
 
 logger = logging.getLogger(__name__)
 
@@ -131,12 +131,7 @@ class TrainingQueue:
 
 def running_runs(data_root: Path) -> list[Path]:
     """Run folders anywhere under the data root whose training process is alive."""
-    from engine.training.jobs import JOB_FILE
-
-    if not data_root.is_dir():
-        return []
-    runs = {path.parent for path in data_root.rglob(JOB_FILE)}
-    return sorted(run for run in runs if TrainingJob(run).status().running)
+    return [run for run in find_runs(data_root) if TrainingJob(run).status().running]
 
 
 __all__ = ["TrainingQueue", "running_runs"]

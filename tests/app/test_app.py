@@ -40,6 +40,7 @@ def test_server_refuses_uploads_over_the_limit_with_a_message(services: Services
     url = app.local_url
     try:
         assert app.max_file_size == 2**20
+        assert app.allowed_paths == [str(services.data_root)]  # nothing outside the data root
         assert app.get_config_file()["max_file_size"] == 2**20  # the browser checks it too
         too_big = {"files": ("take.wav", b"\0" * (2**20 + 1), "audio/wav")}
         response = httpx.post(f"{url}gradio_api/upload", files=too_big, timeout=30)

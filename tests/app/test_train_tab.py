@@ -198,7 +198,7 @@ def test_the_tab_names_the_device_and_warns_before_a_full_size_cpu_run(
 
     services = services_with_dataset
     assert services.device == "cpu" and "CPU" in device_line(services)
-    monkeypatch.setattr(TrainingJob, "start", classmethod(lambda cls, request: None))
+    monkeypatch.setattr(TrainingJob, "start", classmethod(lambda cls, request, token: None))
     _, status = start_training(services, "tiny", "", "base 2.2", 2, 2, None, 2, 2)
     assert "No GPU here" in status and "started" in status
     _, status = start_training(services, "tiny", "", TINY, 2, 2, None, 2, 2)
