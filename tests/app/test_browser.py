@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,9 +25,8 @@ from tests.fixtures.browser import (
     PLAYABLE_JS,
     SHADOW_AUDIO_JS,
     free_port,
-    wait_for_server,
+    running_app,
 )
-from webapp.services import REPO_ROOT
 
 EDITED_TEXT = "Fresh bread from the village bakery smells wonderful."
 
@@ -60,24 +57,13 @@ def app_url(
         "OMP_NUM_THREADS": "1",  # the training process inherits it (2 busy cores)
     }
     env.pop("HF_TOKEN", None)
-    log = open(tmp_path / "app.log", "wb")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(
-        [sys.executable, "space_app.py"], cwd=REPO_ROOT, env=env, stdout=log,
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
     url = f"http://127.0.0.1:{port}/"
-    try:
-        wait_for_server(url, process, tmp_path / "app.log")
-        yield url, data_root
-    finally:
-        for run in find_runs(data_root):  # training runs in its own session: stop it too
-            TrainingJob(run).stop(timeout_s=20)
-        process.terminate()
+    with running_app(env, url, tmp_path / "app.log"):
         try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+            yield url, data_root
+        finally:
+            for run in find_runs(data_root):  # training runs in its own session: stop it too
+                TrainingJob(run).stop(timeout_s=20)
 
 
 @pytest.mark.slow

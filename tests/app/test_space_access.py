@@ -14,8 +14,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,7 +29,7 @@ from tests.fixtures.browser import (
     CHROMIUM_ARGS,
     FETCH_JS,
     free_port,
-    wait_for_server,
+    running_app,
 )
 from tests.fixtures.fake_hub import FakeHub
 from webapp.services import REPO_ROOT
@@ -109,21 +107,11 @@ def space(
     }  # fmt: skip
     for name in ("HF_HUB_OFFLINE", "SPACE_ID", "SONARE_OWNERS", "SPACE_AUTHOR_NAME"):
         env.pop(name, None)
-    log_path = tmp / "app.log"
-    log = open(log_path, "wb")  # noqa: SIM115 - closed below
-    process = subprocess.Popen([sys.executable, "space_app.py"], cwd=REPO_ROOT, env=env,
-                               stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
-    url = f"http://localhost:{port}/"
+    url = f"http://localhost:{port}/"  # chromium keeps the session's Secure cookie on localhost
     try:
-        wait_for_server(url, process, log_path)
-        yield Space(url, data_root, hub, log_path)
+        with running_app(env, url, tmp / "app.log"):
+            yield Space(url, data_root, hub, tmp / "app.log")
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
         hub.stop()
 
 
