@@ -103,8 +103,8 @@ def check_uploads(services: Services, files: Sequence[Any] | None) -> tuple[list
 
 
 def _may_read(services: Services, path: Path) -> bool:
-    """Uploads live in Gradio's upload folder; the shipped sample lives in assets/. Under the
-    data root only the visitor's own files may be read."""
+    """Uploads live in Gradio's upload folder and the sample's copy in the temporary folder;
+    under the data root only the visitor's own files may be read."""
     resolved = path.resolve()
     if services.data_root == resolved or services.data_root in resolved.parents:
         return services.owns(resolved)

@@ -10,6 +10,7 @@ import gradio as gr
 
 from engine.hub import HubError, token_owner
 from engine.training import find_runs
+from webapp.access import AccessMode
 from webapp.messages import fail
 from webapp.services import Services
 
@@ -20,8 +21,6 @@ DEFAULT_INTERVAL_MIN = 30.0
 
 def token_status(services: Services) -> str:
     """Which Hub account this visitor's pushes and pulls use; a token is never shown."""
-    from webapp.access import AccessMode
-
     visitor = services.visitor
     if services.access.mode is not AccessMode.PRIVATE and visitor.hub_token is not None:
         if not visitor.signed_in:

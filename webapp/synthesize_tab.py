@@ -14,6 +14,7 @@ from engine import AUTO_LANGUAGE, ConfigError, SonareError, SynthesisParams, Tex
 from engine.builtin_voice import DEFAULT_VOICE_NAME, builtin_voice_dir, has_builtin_voice
 from engine.training import GENERATOR_DIR, CheckpointStore, find_runs
 from webapp.access import AccessMode
+from webapp.limits import LimitError
 from webapp.messages import fail
 from webapp.services import Services
 
@@ -157,8 +158,6 @@ def synthesize_stream(
 
 def _check_rate(services: Services) -> None:
     """Signed-out visitors of a shared Space speak a limited number of times per hour."""
-    from webapp.limits import LimitError
-
     visitor = services.visitor
     if services.access.mode is AccessMode.PRIVATE or visitor.signed_in:
         return

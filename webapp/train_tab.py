@@ -15,6 +15,7 @@ import pandas as pd
 
 from engine import ConfigError, SonareError
 from engine.training import RunConfig, TrainingJob, TrainingRequest, TrainingStatus, find_runs
+from webapp.limits import LimitError
 from webapp.messages import describe_error, fail
 from webapp.services import CPU_PRESETS, TRAIN_PRESETS, Services
 
@@ -185,8 +186,6 @@ def _check_one_run(services: Services, run_dir: Path) -> None:
     """On a shared Space a visitor trains one run at a time (running or in line)."""
     if not services.access.per_user:
         return
-    from webapp.limits import LimitError
-
     running = [run for run in find_runs(services.datasets_dir) if TrainingJob(run).status().running]
     waiting = services.training_queue.waiting_under(services.require_workspace())
     for run in running + waiting:
