@@ -343,3 +343,12 @@ def _alice_deletes_her_data(page, space: Space, shots: Path) -> None:
     assert _files(space.workspace(BOB_ID)) == bob_before
     assert (space.data_root / "voices" / "shared-voice").is_dir()
     page.screenshot(path=str(shots / "access-4-alice-deleted.png"), full_page=True)
+
+
+def test_no_token_is_written_to_the_log_or_the_data_root(space: Space) -> None:
+    # Runs after the others: they pushed, pulled, signed in and failed with these tokens.
+    assert (space.workspace(BOB_ID) / "datasets" / "bob-set" / "models" / "hub_sync.json").is_file()
+    written = [space.log.read_bytes()]
+    written += [p.read_bytes() for p in space.data_root.rglob("*") if p.is_file()]
+    for token in (BOB_TOKEN, MOCK_TOKEN, APP_TOKEN, SECRET):
+        assert not any(token.encode() in blob for blob in written), token
