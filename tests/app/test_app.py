@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import socket
-
 import gradio as gr
 import httpx
 import pytest
 
 import space_app
 from engine import ConfigError
+from tests.fixtures.ports import free_port
 from webapp.services import Services
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_app_has_every_tab(services: Services) -> None:
@@ -34,7 +27,7 @@ def test_text_tab_still_shows_phones() -> None:
 def test_server_refuses_uploads_over_the_limit_with_a_message(services: Services) -> None:
     services.max_upload_mb = 1
     app = space_app.launch(
-        services, server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True,
+        services, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
         quiet=True,
     )  # fmt: skip
     url = app.local_url
@@ -102,7 +95,7 @@ def test_private_app_with_basic_auth_users(services: Services, tmp_path) -> None
     users.write_text(f"amy:{hash_password('s3cret pass', iterations=1000)}\n")
     access = AccessSettings(AccessMode.PRIVATE, auth_users_file=users)
     private = Services(data_root=services.data_root, features=services.features, access=access)
-    app = space_app.launch(private, server_name="127.0.0.1", server_port=_free_port(),
+    app = space_app.launch(private, server_name="127.0.0.1", server_port=free_port(),
                            prevent_thread_lock=True, quiet=True)  # fmt: skip
     try:
         assert httpx.get(f"{app.local_url}config", timeout=30).status_code == 401

@@ -24,9 +24,9 @@ from tests.fixtures.browser import (
     FETCH_JS,
     PLAYABLE_JS,
     SHADOW_AUDIO_JS,
-    free_port,
     running_app,
 )
+from tests.fixtures.ports import free_port
 
 EDITED_TEXT = "Fresh bread from the village bakery smells wonderful."
 

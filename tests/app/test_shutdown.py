@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,14 +16,9 @@ import pytest
 
 from engine.training.jobs import TrainingJob, TrainingRequest
 from engine.training.state import CheckpointStore
+from tests.fixtures.ports import free_port
 from tests.training.conftest import TINY_CONFIG
 from webapp.services import REPO_ROOT, Services
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_for(condition, timeout_s: float, what: str) -> None:  # type: ignore[no-untyped-def]
@@ -55,7 +49,7 @@ def test_sigterm_to_the_app_stops_its_training_run_with_a_checkpoint(
     job = TrainingJob.start(request)
     _wait_for(lambda: job.status().step >= 2, 240, "two training steps")
 
-    port = _free_port()
+    port = free_port()
     env = os.environ | {
         "SONARE_DATA_DIR": str(services.data_root), "GRADIO_SERVER_PORT": str(port),
         "SONARE_STOP_TIMEOUT_S": "120", "PYTHONPATH": str(REPO_ROOT),

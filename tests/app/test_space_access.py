@@ -28,10 +28,10 @@ from tests.fixtures.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     FETCH_JS,
-    free_port,
     running_app,
 )
 from tests.fixtures.fake_hub import FakeHub
+from tests.fixtures.ports import free_port
 from webapp.services import REPO_ROOT
 
 SECRET = "test-oauth-client-secret"

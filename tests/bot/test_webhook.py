@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 import urllib.error
@@ -17,14 +16,9 @@ from bot.__main__ import build_application
 from bot.webhook import SECRET_HEADER, WebhookServer
 from tests.bot.conftest import make_settings
 from tests.fixtures.fake_telegram import FakeTelegram
+from tests.fixtures.ports import free_port
 
 SECRET = "webhook-secret-123"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def post(url: str, update: dict, secret: str) -> int:

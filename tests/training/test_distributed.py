@@ -17,8 +17,8 @@ from torch import nn
 from engine.training.config import RunConfig
 from engine.training.distributed import unused_parameter_search
 from engine.training.loop import _build_session, _train_step
+from tests.fixtures.ports import free_port
 from tests.training.conftest import ROOT, TINY_CONFIG
-from tests.training.test_training import _free_port
 
 
 def _parameters_without_gradient(network: nn.Module, step) -> list[str]:  # type: ignore[no-untyped-def]
@@ -88,7 +88,7 @@ def test_hub_downloads_happen_once_on_the_main_process_before_other_ranks_go_on(
     launch = [
         sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes",
         "2", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-        "--main_process_port", str(_free_port()), str(script), str(tmp_path / "run"), str(log),
+        "--main_process_port", str(free_port()), str(script), str(tmp_path / "run"), str(log),
     ]  # fmt: skip
     env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     result = subprocess.run(launch, env=env, cwd=ROOT, capture_output=True, text=True,

@@ -6,7 +6,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from safetensors.torch import load_file
 from engine.model import load_generator
 from engine.training.request import TrainingRequest, run_training
 from engine.training.state import GENERATOR_DIR, CheckpointStore
+from tests.fixtures.ports import free_port
 from tests.training.conftest import ROOT, TINY_CONFIG
 
 VENV_PYTHON = Path(sys.executable)
@@ -43,12 +43,6 @@ def _run(args: list[str], timeout: float = 240) -> subprocess.CompletedProcess:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     return result
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _metrics(run_dir: Path) -> list[dict]:
@@ -133,7 +127,7 @@ def test_two_processes_only_main_writes(tiny_dataset: Path) -> None:
     launch = [
         "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-        "--main_process_port", str(_free_port()),
+        "--main_process_port", str(free_port()),
         "-m", *_train_args(tiny_dataset, 2, 2)[1:],
     ]  # fmt: skip
     _run(launch, timeout=300)
