@@ -41,7 +41,7 @@ def test_python_m_bot_answers_and_stops_cleanly(
     try:
         telegram.wait_for(lambda: len(telegram.calls_of("setMyCommands")) > before, 180)
         message_id = telegram.send_text(1, "Hello from a real process.")
-        [voice] = telegram.wait_for(lambda: telegram.calls_of("sendVoice", 1), 60)
+        [voice] = telegram.wait_for(lambda: telegram.calls_of("sendVoice", 1), 180)
         assert voice.reply_to == message_id
     finally:
         process.send_signal(signal.SIGTERM)
