@@ -51,13 +51,23 @@ _FORBIDDEN = re.compile(r"[|\r\n]")  # they would break an esd.list line
 
 
 @dataclass(frozen=True)
+class TranscriptSegment:
+    """One stretch of what Whisper heard, with its time span in seconds."""
+
+    start_s: float
+    end_s: float
+    text: str
+
+
+@dataclass(frozen=True)
 class Transcript:
-    """What Whisper heard: text, its language code ("zh", "ja", "en", ...) and confidence."""
+    """What Whisper heard: text, its language code ("zh", "ja", "en", ...), confidence, segments."""
 
     text: str
     language: str | None
     avg_logprob: float | None
     language_probability: float | None = None
+    segments: tuple[TranscriptSegment, ...] = ()
 
 
 class Transcriber(Protocol):
@@ -275,6 +285,10 @@ class OpenAIWhisperTranscriber(_LazyWhisper):
             text=str(result.get("text", "")).strip(),
             language=result.get("language") or code,
             avg_logprob=_mean([seg["avg_logprob"] for seg in segments if "avg_logprob" in seg]),
+            segments=tuple(
+                TranscriptSegment(float(seg["start"]), float(seg["end"]), str(seg["text"]).strip())
+                for seg in segments
+            ),
         )
 
 
@@ -329,6 +343,10 @@ class FasterWhisperTranscriber(_LazyWhisper):
             language=info.language or code,
             avg_logprob=_mean([segment.avg_logprob for segment in segments]),
             language_probability=info.language_probability,
+            segments=tuple(
+                TranscriptSegment(float(seg.start), float(seg.end), seg.text.strip())
+                for seg in segments
+            ),
         )
 
 
@@ -412,6 +430,7 @@ __all__ = [
     "transcribe_file",
     "Transcriber",
     "Transcript",
+    "TranscriptSegment",
     "UnusableTranscript",
     "whisper_language_to_ours",
     "WHISPER_SAMPLE_RATE",
