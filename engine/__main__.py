@@ -515,6 +515,73 @@ def _add_corpus_parser(commands: argparse._SubParsersAction) -> None:
     espeak.set_defaults(handler=_corpus_command)
 
 
+def _serve_command(args: argparse.Namespace) -> int:
+    import os
+
+    from engine.api.server import ServeOptions, serve
+    from engine.api.settings import ApiSettings
+    from engine.asr import AsrConfig
+
+    device = resolve_device(args.device)
+    asr_model = args.asr_model or os.environ.get("SONARE_ASR_MODEL") or "small"
+    options = ServeOptions(
+        host=args.host,
+        port=args.port,
+        models=tuple(args.model or ()),
+        voices_dir=args.voices,
+        default_voice=args.default_voice,
+        features=_feature_config(args),
+        asr=AsrConfig(
+            backend=args.asr_backend,
+            model=asr_model,
+            device=device,
+            compute_type=whisper_compute_type(device),
+        ),  # fmt: skip
+        settings=ApiSettings.from_env(
+            os.environ,
+            max_concurrent=args.max_concurrent,
+            max_waiting=args.max_waiting,
+            max_input_chars=args.max_input_chars,
+        ),  # fmt: skip
+    )
+    if logging.getLogger().level > logging.INFO:  # the address and voices: show them
+        logging.getLogger("engine.api").setLevel(logging.INFO)
+    serve(options)
+    return 0
+
+
+def _add_serve_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "serve", help="an OpenAI-compatible speech API (/v1/audio/speech, transcriptions)"
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1",
+        help="address to listen on (beyond loopback only with SONARE_API_KEY)",
+    )  # fmt: skip
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument(
+        "--model", action="append", metavar="FOLDER",
+        help="a voice, training run or checkpoint folder to serve (repeat for several)",
+    )  # fmt: skip
+    parser.add_argument("--voices", metavar="DIR", help="serve every voice folder inside DIR")
+    parser.add_argument(
+        "--default-voice", metavar="NAME_OR_FOLDER",
+        help="what voice 'default' means (default: the built-in voice)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--asr-backend", choices=["faster-whisper", "openai-whisper"], default="faster-whisper"
+    )
+    parser.add_argument(
+        "--asr-model", help="Whisper for transcriptions (default $SONARE_ASR_MODEL, else small)"
+    )
+    limits = parser.add_argument_group("limits (default: $SONARE_API_*, see README)")
+    limits.add_argument("--max-concurrent", type=int, metavar="N", help="requests at work at once")
+    limits.add_argument("--max-waiting", type=int, metavar="N", help="requests waiting before 429")
+    limits.add_argument("--max-input-chars", type=int, metavar="N", help="longest speech input")
+    _add_feature_options(parser)
+    parser.set_defaults(handler=_serve_command)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse tree of every command."""
     parser = argparse.ArgumentParser(prog="python -m engine", description=__doc__)
@@ -532,6 +599,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_parser(commands)
     _add_hub_parser(commands)
     _add_corpus_parser(commands)
+    _add_serve_parser(commands)
     return parser
 
 
