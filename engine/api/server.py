@@ -25,7 +25,7 @@ from engine.builtin_voice import DEFAULT_VOICE_NAME, builtin_voice_dir, has_buil
 from engine.errors import ConfigError
 from engine.features import FeatureConfig
 from engine.model.checkpoint import CONFIG_FILE
-from engine.synthesis import voice_folder
+from engine.synthesis import Voice, voice_folder
 from engine.voice_cache import SharedFeatures, VoiceCache
 
 logger = logging.getLogger(__name__)
@@ -96,6 +96,14 @@ def voice_folders(options: ServeOptions) -> tuple[Callable[[], dict[str, Path]],
     return folders, str(default)
 
 
+def _warm_up(voice: Voice) -> None:
+    """Speak once, so torch's first-call set-up is not in the first client's wait. Not for a
+    voice that reads BERT features: a sample sentence would load a BERT of a language the
+    voice may never be asked for (over 1 GB each)."""
+    if not voice.uses_bert:
+        voice.synthesize("Hello.", seed=0)
+
+
 def build_server_app(options: ServeOptions) -> ASGIApp:
     """The app `serve` runs: the API under /v1, the default and --model voices loaded."""
     folders, default = voice_folders(options)
@@ -103,7 +111,8 @@ def build_server_app(options: ServeOptions) -> ASGIApp:
     registry = VoiceRegistry(folders, cache.get, default)
     given = (Path(model).expanduser().resolve().name for model in options.models)
     for name in list(dict.fromkeys([default, *given]))[: options.max_loaded_voices]:
-        cache.get(folders()[name])  # a broken voice stops the start, not the first request
+        voice = cache.get(folders()[name])  # a broken voice stops the start, not a request
+        _warm_up(voice)
         logger.info("Serving voice %s (%s)", name, folders()[name])
     transcriber = load_transcriber(options.asr)  # Whisper loads on the first transcription
     api = build_speech_api(registry, lambda: transcriber, options.settings)

