@@ -26,6 +26,7 @@ from webapp.auth_users import password_checker
 from webapp.dataset_tab import build_dataset_tab
 from webapp.file_guard import FileOwners, guard_middleware
 from webapp.hub_tab import build_hub_tab, token_status
+from webapp.openai_routes import speech_api_route
 from webapp.services import Services
 from webapp.synthesize_tab import build_synthesize_tab, refresh_voices, voice_speakers
 from webapp.train_tab import attach_training, build_train_tab
@@ -166,9 +167,12 @@ def launch(services: Services, **options: object) -> gr.Blocks:
         "max_file_size": f"{services.max_upload_mb}mb",
         "allowed_paths": [str(services.data_root)],
         "show_error": False,
-        "app_kwargs": {"middleware": [
-            guard_middleware(services.access, services.data_root, FileOwners())
-        ]},
+        "app_kwargs": {
+            "middleware": [guard_middleware(services.access, services.data_root, FileOwners())],
+            # The OpenAI-compatible speech API at /v1 (webapp/openai_routes.py).
+            "routes": [speech_api_route(services, str(options.get("server_name", "127.0.0.1")),
+                                        os.environ)],
+        },
     }  # fmt: skip
     if services.access.auth_users_file is not None:
         settings["auth"] = password_checker(services.access.auth_users_file)

@@ -1,0 +1,70 @@
+"""The OpenAI-compatible speech API (engine/api) inside the Space app, at /v1 beside the UI.
+
+It speaks with the shared voices (the Space's voices/ folder and the built-in one), the voices
+a signed-out visitor may use, never a visitor's workspace. Beyond loopback it answers only once
+the owner sets SONARE_API_KEY (a Space secret): without a key it says so to every request, as
+`python -m engine serve` refuses to start. Not on ZeroGPU: its GPU exists only inside the
+app's GPU tasks, which these routes do not run in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from starlette.routing import Mount
+
+from engine.api import ApiSettings, VoiceRegistry, build_speech_api, is_loopback
+from engine.asr import AsrConfig, Transcriber, load_transcriber
+from engine.builtin_voice import DEFAULT_VOICE_NAME, builtin_voice_dir, has_builtin_voice
+from engine.device import whisper_compute_type
+from engine.model.checkpoint import CONFIG_FILE
+from webapp.services import Services
+
+CLOSED_WITHOUT_KEY = (
+    "The speech API of this app is off: its owner turns it on by setting SONARE_API_KEY "
+    "(a Space secret); clients then send that key as their API key."
+)
+CLOSED_ON_ZERO_GPU = "The speech API does not run on ZeroGPU hardware; use the app's UI."
+
+
+def shared_voice_folders(services: Services) -> dict[str, Path]:
+    """Voices every visitor may use, by folder name: the built-in one, then voices/."""
+    folders = {DEFAULT_VOICE_NAME: builtin_voice_dir()} if has_builtin_voice() else {}
+    if services.voices_dir.is_dir():
+        for folder in sorted(services.voices_dir.iterdir()):
+            if (folder / CONFIG_FILE).is_file():
+                folders.setdefault(folder.name, folder)
+    return folders
+
+
+def _lazy_transcriber(services: Services) -> Callable[[], Transcriber]:
+    lock, made = threading.Lock(), []
+
+    def transcriber() -> Transcriber:
+        with lock:  # made on the first transcription, never at start
+            if not made:
+                made.append(load_transcriber(AsrConfig(
+                    backend=services.asr_backend, model=services.asr_model,
+                    device=services.device, compute_type=whisper_compute_type(services.device),
+                )))  # fmt: skip
+            return made[0]
+
+    return transcriber
+
+
+def speech_api_route(services: Services, host: str, env: Mapping[str, str]) -> Mount:
+    """The /v1 mount for the app's routes (Gradio's app_kwargs)."""
+    settings = ApiSettings.from_env(env)
+    if services.zero_gpu:
+        settings = dataclasses.replace(settings, closed_reason=CLOSED_ON_ZERO_GPU)
+    elif settings.api_key is None and not is_loopback(host):
+        settings = dataclasses.replace(settings, closed_reason=CLOSED_WITHOUT_KEY)
+    default = next(iter(shared_voice_folders(services)), DEFAULT_VOICE_NAME)
+    registry = VoiceRegistry(lambda: shared_voice_folders(services), services.voices.get, default)
+    return Mount("/v1", app=build_speech_api(registry, _lazy_transcriber(services), settings))
+
+
+__all__ = ["CLOSED_WITHOUT_KEY", "shared_voice_folders", "speech_api_route"]
