@@ -205,3 +205,24 @@ def _rss_mb(server: Server) -> float:
     status = Path(f"/proc/{server.process.pid}/status").read_text()
     line = next(line for line in status.splitlines() if line.startswith("VmRSS:"))
     return int(line.split()[1]) / 1024
+
+
+def test_clients_that_hang_up_give_their_places_back(server: Server) -> None:
+    long_text = " ".join([TWO_SENTENCES] * 10)
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    body = {"model": "tts-1", "voice": "default", "input": long_text, "response_format": "pcm"}
+    with httpx.Client(timeout=60) as http:
+        for _ in range(8):  # more hang-ups than places (2 at work + 4 waiting)
+            with http.stream("POST", f"{server.base_url}/audio/speech", json=body,
+                             headers=headers) as response:  # fmt: skip
+                assert response.status_code == 200
+                next(response.iter_bytes())  # the first audio, then hang up
+    client = client_for(server)
+    deadline = time.monotonic() + 60
+    while True:  # each hang-up ends at its next sentence: soon, not after the whole text
+        try:
+            assert speak(client, "Still here.", response_format="wav")
+            break
+        except openai.RateLimitError:
+            assert time.monotonic() < deadline, "places were never given back"
+            time.sleep(1)

@@ -66,7 +66,7 @@ def test_a_speaker_of_two_voices_must_be_named_with_its_voice(
         shutil.copytree(tiny_voice_folder, tmp_path / name)
     folders = {name: tmp_path / name for name in ("one", "two")}
     registry = VoiceRegistry(lambda: folders, _not_loaded, "two")
-    with pytest.raises(ApiError, match="a speaker of several voices; name one: 'two/bob', 'one/bob'"):
+    with pytest.raises(ApiError, match="several voices; name one: 'two/bob', 'one/bob'"):
         registry.resolve("tts-1", "bob")
     assert [(s.name, speaker) for s, speaker in [registry.resolve("tts-1", "one/bob"),
                                                  registry.resolve("tts-1", "default"),
