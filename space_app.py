@@ -28,6 +28,7 @@ from webapp.file_guard import FileOwners, guard_middleware
 from webapp.hub_tab import build_hub_tab, token_status
 from webapp.openai_routes import speech_api_route
 from webapp.services import Services
+from webapp.space_api import build_voice_api, build_workspace_api
 from webapp.synthesize_tab import build_synthesize_tab, refresh_voices, voice_speakers
 from webapp.train_tab import attach_training, build_train_tab
 
@@ -38,7 +39,13 @@ QUEUE_MAX_SIZE = 64
 
 
 def show_phones(text: str, language: str) -> tuple[str, str]:
-    """Phones and a status line for the text, or a friendly message for bad input."""
+    """What the text front-end makes of a sentence: each language segment's normalised text
+    and phones, and the whole sequence's phones (or a friendly message for bad input).
+
+    Parameters:
+        text: a sentence (Chinese, Japanese, English or mixed)
+        language: auto, ZH, JP or EN
+    """
     try:
         sequence = phonemize(text, language, add_blank=False)
     except SonareError as error:
@@ -67,7 +74,7 @@ def build_text_tab(services: Services | None = None) -> None:
         button = gr.Button("Show phones", variant="primary")
         segments = gr.Textbox(label="Segments", lines=6, interactive=False)
         status = gr.Textbox(label="Sequence", interactive=False, elem_id="phones-status")
-        button.click(show_phones, [text, language], [segments, status])
+        button.click(show_phones, [text, language], [segments, status], api_name="phonemes")
 
 
 SIGN_IN_NOTICE = (
@@ -101,6 +108,7 @@ def build_app(services: Services | None = None) -> gr.Blocks:
             notice = gr.Markdown(SIGN_IN_NOTICE, visible=False, elem_id="sign-in-notice")
         if mode is AccessMode.OPEN_DEMO:
             _build_demo_tabs(app, services)
+            build_voice_api(services)
             return app
         with gr.Tabs() as tabs:
             dataset = build_dataset_tab(services)
@@ -109,6 +117,8 @@ def build_app(services: Services | None = None) -> gr.Blocks:
             hub = build_hub_tab(services)
             build_text_tab(services)
             account = build_account_tab(services) if mode is AccessMode.OAUTH else None
+        build_voice_api(services)
+        build_workspace_api(services)
         if account is not None:
             # Signed-out visitors never see the workspace tabs: built hidden, shown on load to
             # the signed-in (Gradio 6 shows a tab by an update, but does not hide one).
@@ -135,14 +145,25 @@ def build_app(services: Services | None = None) -> gr.Blocks:
         if account is not None:
             outputs += [dataset["tab"], train["tab"], hub["tab"], account["tab"], notice, who,
                         tabs, account["summary"]]  # fmt: skip
-        app.load(on_load, [synthesize["voice"]], outputs)
+        app.load(on_load, [synthesize["voice"]], outputs, api_visibility="private")
 
         def hub_status(request: gr.Request) -> str:
             return token_status(services.for_request(request))
 
         # Separate: asking the Hub who owns the token may take seconds; nothing waits for it.
-        app.load(hub_status, None, [hub["token"]], concurrency_id="hub")
+        app.load(hub_status, None, [hub["token"]], concurrency_id="hub", api_visibility="private")
+    if mode is AccessMode.OAUTH:
+        _hide_from_api(app, "_check_login_status")
     return app
+
+
+def _hide_from_api(app: gr.Blocks, name: str) -> None:
+    """Make a listener Gradio added by itself private like the page's others: the LoginButton's
+    page-load check is attached as a public endpoint when the Blocks closes."""
+    for fn in app.fns.values():
+        if fn.name == name:
+            fn.api_visibility = "private"
+    app.config = app.get_config_file()  # clients read the visibility from the config too
 
 
 def _build_demo_tabs(app: gr.Blocks, services: Services) -> None:
@@ -152,7 +173,7 @@ def _build_demo_tabs(app: gr.Blocks, services: Services) -> None:
         build_text_tab(services)
     # The first tab opens without a select event: load its voice's speakers with the page.
     app.load(lambda f: voice_speakers(services, f), [synthesize["voice"]],
-             [synthesize["speaker"], synthesize["status"]])  # fmt: skip
+             [synthesize["speaker"], synthesize["status"]], api_visibility="private")  # fmt: skip
 
 
 def launch(services: Services, **options: object) -> gr.Blocks:

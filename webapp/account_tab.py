@@ -80,8 +80,10 @@ def build_account_tab(services: Services) -> dict[str, Any]:
         def _delete(ok: bool, request: gr.Request) -> tuple[str, Any]:
             return delete_my_data(services.for_request(request), ok)
 
-        tab.select(_summary, None, [summary])
-        delete.click(_delete, [confirm], [status, confirm], concurrency_id="train-control").then(
-            _summary, None, [summary]
-        )
+        # Off the API: deleting takes a confirmation in the page.
+        tab.select(_summary, None, [summary], api_visibility="private")
+        delete.click(
+            _delete, [confirm], [status, confirm], concurrency_id="train-control",
+            api_visibility="private",
+        ).then(_summary, None, [summary], api_visibility="private")  # fmt: skip
     return {"summary": summary, "tab": tab}

@@ -4,17 +4,28 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
+import numpy as np
 
 from engine import AUTO_LANGUAGE, ConfigError, SonareError
+from engine.asr import (
+    WHISPER_SAMPLE_RATE,
+    AsrConfig,
+    Transcript,
+    load_transcriber,
+    parse_language_setting,
+    to_whisper_language,
+    whisper_language_to_ours,
+)
+from engine.audio import load_audio
 from engine.device import whisper_compute_type
 from engine.files import write_atomic
 from engine.prepare import (
-    AsrConfig,
     LabelLine,
     PrepareConfig,
     PrepareSummary,
@@ -22,6 +33,7 @@ from engine.prepare import (
     label_audio,
     read_review,
 )
+from webapp.gpu import gpu_task
 from webapp.messages import fail, warn
 from webapp.services import SAMPLE_RECORDING, Services, check_dataset_name
 
@@ -31,6 +43,8 @@ COLUMNS = ["delete", "file", "speaker", "language", "text"]
 FIRST_STAGES = ("ingest", "slice", "transcribe")
 LAST_STAGES = ("resample", "text", "bert", "clap")
 LANGUAGES = [AUTO_LANGUAGE, "ZH", "JP", "EN"]
+MAX_CLIP_S = 300  # /transcribe takes one clip; recordings for a voice go through a dataset
+TRANSCRIBE_GPU_S = 60  # ZeroGPU time asked for one clip
 Progress = Callable[..., Any]
 Rows = list[list[Any]]
 
@@ -136,6 +150,53 @@ def transcribe_recordings(
     if refused or summary.dropped_count():
         warn("⚠️ Some files were skipped; see the status below the table.")
     return _rows(root), status
+
+
+ClipTranscriber = Callable[[np.ndarray, str | None, AsrConfig], Transcript]
+
+
+def clip_transcriber(zero_gpu: bool) -> ClipTranscriber:
+    """transcribe(audio_16k, whisper language or None, AsrConfig) -> Transcript, with one
+    Whisper per setting loaded on first use and one clip at a time; a GPU task on ZeroGPU.
+    The app builds one (its /transcribe endpoint); data preparation loads its own."""
+    models: dict[AsrConfig, Any] = {}
+    lock = threading.Lock()
+
+    @gpu_task(TRANSCRIBE_GPU_S, zero_gpu)
+    def transcribe(audio_16k: np.ndarray, language: str | None, config: AsrConfig) -> Transcript:
+        with lock:  # the model is shared, and a clip keeps the CPU busy anyway
+            if config not in models:
+                models[config] = load_transcriber(config)
+            return models[config].transcribe(audio_16k, language=language)
+
+    return transcribe
+
+
+def transcribe_clip(
+    services: Services, transcriber: ClipTranscriber, clip: str | None, language: str | None
+) -> tuple[str, str]:
+    """What the app's Whisper hears in one audio clip: (text, language: ZH, JP, EN or Whisper's
+    code). Signed-in visitors only (SignInRequired otherwise); SonareError for a bad clip."""
+    services.require_workspace()
+    if not clip:
+        raise ConfigError("Give an audio clip to transcribe.")
+    spoken = parse_language_setting(language or AUTO_LANGUAGE)
+    path = Path(_upload_path(clip))
+    if path.is_symlink() or not _may_read(services, path) or not path.is_file():
+        raise ConfigError("The clip did not arrive; upload it again.")
+    if path.stat().st_size > services.max_upload_bytes:
+        raise ConfigError(f"The clip is over the {services.max_upload_mb} MB upload limit.")
+    audio, _ = load_audio(path, sample_rate=WHISPER_SAMPLE_RATE)
+    if len(audio) > MAX_CLIP_S * WHISPER_SAMPLE_RATE:
+        raise ConfigError(
+            f"The clip is {len(audio) / WHISPER_SAMPLE_RATE / 60:.1f} minutes long; "
+            f"/transcribe takes up to {MAX_CLIP_S // 60} minutes. Longer recordings go into a "
+            "dataset (add_recordings), which slices them first."
+        )
+    asr = _prepare_config(services, FIRST_STAGES, AUTO_LANGUAGE).asr
+    transcript = transcriber(audio, to_whisper_language(spoken), asr)
+    heard = whisper_language_to_ours(transcript.language)
+    return transcript.text.strip(), heard.value if heard else (transcript.language or "")
 
 
 def load_rows(services: Services, dataset: str | None) -> tuple[Rows, str]:
@@ -353,54 +414,90 @@ def build_dataset_tab(services: Services) -> dict[str, Any]:
             finish = gr.Button("Run remaining stages", variant="primary", elem_id="finish")
         summary = gr.Markdown(elem_id="dataset-summary")
 
-        # Each callback sees the services of the visitor who asked (webapp/access.py).
+        # Each callback sees the services of the visitor who asked (webapp/access.py). The
+        # parameter names of the public ones are their API's (webapp/space_api.py lists all).
         def _create(name: str, request: gr.Request) -> tuple[Any, str]:
             return create_dataset(services.for_request(request), name)
 
         def _transcribe(
-            name: str,
-            who: str,
-            lang: str,
-            uploads: Any,
+            dataset: str,
+            speaker: str,
+            language: str,
             request: gr.Request,
+            recordings: list[str] | None = None,
             progress: gr.Progress = gr.Progress(),  # noqa: B008
         ) -> tuple[Rows, str]:
+            """Add recordings to a dataset: ingest, slice at pauses and transcribe them
+            (again with no recordings: retranscribe what is there).
+
+            Parameters:
+                dataset: one of your datasets (see /datasets)
+                speaker: who speaks in these recordings
+                language: auto, ZH, JP or EN
+                recordings: audio files, any format (handle_file(path) for each)
+            Returns:
+                the transcripts (esd.list) as a table, and a status message
+            """
             mine = services.for_request(request)
-            return transcribe_recordings(mine, name, who, lang, uploads, progress)
+            return transcribe_recordings(mine, dataset, speaker, language, recordings, progress)
 
         def _finish(
-            name: str,
-            val_count: float,
+            dataset: str,
+            val_per_speaker: float,
             request: gr.Request,
             progress: gr.Progress = gr.Progress(),  # noqa: B008
         ) -> tuple[str, str]:
-            return finish_dataset(services.for_request(request), name, progress, val_count)
+            """Run the remaining stages (resample, text, BERT, CLAP): the dataset is then ready
+            to train on.
+
+            Parameters:
+                dataset: one of your datasets, transcribed
+                val_per_speaker: validation lines per speaker (at least one stays in training)
+            Returns:
+                a summary table (Markdown), and a status message
+            """
+            mine = services.for_request(request)
+            return finish_dataset(mine, dataset, progress, val_per_speaker)
 
         def _select(name: str, rows: Any, event: gr.SelectData, request: gr.Request) -> Any:
             return select_row(services.for_request(request), name, rows, event)
 
-        def _load(name: str, request: gr.Request) -> tuple[Rows, str]:
-            return load_rows(services.for_request(request), name)
+        def _load(dataset: str, request: gr.Request) -> tuple[Rows, str]:
+            """A dataset's transcripts (esd.list) as a table: delete, file, speaker, language,
+            text.
 
-        def _save(name: str, rows: Any, request: gr.Request) -> tuple[Rows, str]:
-            return save_edits(services.for_request(request), name, rows)
+            Parameters:
+                dataset: one of your datasets
+            """
+            return load_rows(services.for_request(request), dataset)
 
-        create.click(_create, [new_name], [dataset, status])
-        dataset.change(_load, [dataset], [table, status])
-        sample.click(add_sample, [files], [files])
+        def _save(dataset: str, rows: Any, request: gr.Request) -> tuple[Rows, str]:
+            """Write an edited transcript table to esd.list (rows with delete true are removed).
+
+            Parameters:
+                dataset: one of your datasets
+                rows: the table from /transcripts, edited
+            """
+            return save_edits(services.for_request(request), dataset, rows)
+
+        create.click(_create, [new_name], [dataset, status], api_visibility="private")
+        dataset.change(_load, [dataset], [table, status], api_name="transcripts")
+        sample.click(add_sample, [files], [files], api_visibility="private")
         transcribe.click(
             _transcribe,
             [dataset, speaker, language, files],
             [table, status],
+            api_name="add_recordings",
             concurrency_id="prepare",
             concurrency_limit=1,
         )
-        table.select(_select, [dataset, table], [player])
-        save.click(_save, [dataset, table], [table, status])
+        table.select(_select, [dataset, table], [player], api_visibility="private")
+        save.click(_save, [dataset, table], [table, status], api_name="save_transcripts")
         finish.click(
             _finish,
             [dataset, val_lines],
             [summary, status],
+            api_name="finish_dataset",
             concurrency_id="prepare",
             concurrency_limit=1,
         )

@@ -176,6 +176,7 @@ def build_hub_tab(services: Services) -> dict[str, Any]:
 
         # Each callback sees the services of the visitor who asked (webapp/access.py).
         def _token(request: gr.Request) -> str:
+            """Which Hub account your pushes and pulls use (a token is never shown)."""
             return token_status(services.for_request(request))
 
         def _runs(current: str | None, request: gr.Request) -> Any:
@@ -194,15 +195,18 @@ def build_hub_tab(services: Services) -> dict[str, Any]:
         def _pull(name: str, request: gr.Request) -> tuple[str, str]:
             return pull_voice(services.for_request(request), name)
 
-        check.click(_token, None, [token], concurrency_id="hub")
+        # Scripts push and pull by name through /hub_push and /hub_pull (webapp/space_api.py);
+        # the page's own listeners stay off the API.
+        check.click(_token, None, [token], concurrency_id="hub", api_name="hub_token_status")
         for event in (refresh.click, tab.select):
-            event(_runs, [run], [run])
-        push.click(_push, [run, repo], [push_status], concurrency_id="hub").then(
-            _sync, [run], [last_sync]
-        )
+            event(_runs, [run], [run], api_visibility="private")
+        push.click(
+            _push, [run, repo], [push_status], concurrency_id="hub", api_visibility="private"
+        ).then(_sync, [run], [last_sync], api_visibility="private")
         enabled.change(
-            _schedule, [run, repo, enabled, interval], [push_status]
-        ).then(_sync, [run], [last_sync])  # fmt: skip
-        run.change(_sync, [run], [last_sync])
-        pull.click(_pull, [pull_repo], [pull_status, pulled], concurrency_id="hub")
+            _schedule, [run, repo, enabled, interval], [push_status], api_visibility="private"
+        ).then(_sync, [run], [last_sync], api_visibility="private")  # fmt: skip
+        run.change(_sync, [run], [last_sync], api_visibility="private")
+        pull.click(_pull, [pull_repo], [pull_status, pulled], concurrency_id="hub",
+                   api_visibility="private")  # fmt: skip
     return {"token": token, "tab": tab}

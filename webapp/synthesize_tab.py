@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 import numpy as np
@@ -17,6 +17,9 @@ from webapp.access import AccessMode
 from webapp.limits import LimitError
 from webapp.messages import fail
 from webapp.services import Services
+
+if TYPE_CHECKING:
+    from engine.synthesis import Voice
 
 logger = logging.getLogger(__name__)
 
@@ -72,12 +75,17 @@ def refresh_voices(services: Services, current: str | None) -> Any:
     return gr.update(choices=voices, value=value)
 
 
+def load_voice(services: Services, folder: str | None) -> Voice:
+    """The voice in `folder`, when the visitor may speak with it (check_voice), loaded."""
+    return services.voices.get(check_voice(services, folder))
+
+
 def voice_speakers(services: Services, folder: str | None) -> tuple[Any, str]:
     """Load the chosen voice; (speaker dropdown update, status)."""
     if not folder:
         return gr.update(choices=[], value=None), _no_voice_message()
     try:
-        voice = services.voices.get(check_voice(services, folder))
+        voice = load_voice(services, folder)
     except Exception as error:  # noqa: BLE001 - ours explain themselves; others are logged
         return gr.update(choices=[], value=None), fail(error)
     speakers = voice.speakers
@@ -241,16 +249,67 @@ def build_synthesize_tab(services: Services) -> dict[str, Any]:
         def _voices(folder: str | None, request: gr.Request) -> Any:
             return refresh_voices(services.for_request(request), folder)
 
-        voice.change(_speakers, [voice], [speaker, status])
+        # Python defaults let clients leave inputs out; the API shows the fields' own values
+        # as the defaults (voice: the first voice when the app was built).
+        def synthesize(
+            request: gr.Request, text: str, voice: str, speaker: str | None = None,
+            language: str = AUTO_LANGUAGE, sdp_ratio: float = 0.2, noise_scale: float = 0.6,
+            noise_scale_w: float = 0.8, length_scale: float = 1.0, pause_s: float = 0.3,
+            seed: float | None = None, emotion: str = "Happy",
+            emotion_clip: tuple[int, np.ndarray] | None = None,
+        ) -> tuple[Any, str]:  # fmt: skip
+            """Speak `text` with a voice; the whole take as one audio file.
+
+            Parameters:
+                text: what to say (up to 5,000 characters)
+                voice: a voice folder from /voices
+                speaker: one of the voice's speakers (/speakers); empty for a one-speaker voice
+                language: auto, ZH, JP or EN
+                sdp_ratio: share of the stochastic duration predictor (0-1)
+                noise_scale: variation of the voice (0-2)
+                noise_scale_w: variation of the durations (0-2)
+                length_scale: speed, above 1 slower
+                pause_s: pause between sentences in seconds
+                seed: 0 for a new random take, else the same take each time
+                emotion: an emotion prompt, e.g. Happy
+                emotion_clip: a reference clip whose emotion to take instead (optional)
+            Returns:
+                the audio file (None when nothing was spoken), and a status message
+            """
+            mode = EMOTION_MODES[1] if emotion_clip is not None else EMOTION_MODES[0]
+            take, message = None, ""
+            updates = _speak(voice, speaker, text, language, sdp_ratio, noise_scale,
+                             noise_scale_w, length_scale, pause_s, mode, emotion, emotion_clip,
+                             seed, request)  # fmt: skip
+            for _, audio, status_text in updates:
+                take = audio if isinstance(audio, tuple) else take
+                message = status_text
+            return take, message
+
+        voice.change(_speakers, [voice], [speaker, status], api_visibility="private")
         for event in (refresh.click, tab.select):
             # Then load it: the voice chosen when the page was built (the built-in one on a
             # fresh machine) never fires .change, and its speakers would stay empty.
-            event(_voices, [voice], [voice]).then(_speakers, [voice], [speaker, status])
+            event(_voices, [voice], [voice], api_visibility="private").then(
+                _speakers, [voice], [speaker, status], api_visibility="private"
+            )
         speak.click(
             _speak,
             [voice, speaker, text, language, sdp_ratio, noise_scale, noise_scale_w,
              length_scale, pause_s, emotion_mode, emotion_text, emotion_audio, seed],
             [streamed, result, status],
+            concurrency_id="synthesis",
+            concurrency_limit=2,
+            api_visibility="private",  # streams to the page; scripts use /synthesize
+        )  # fmt: skip
+        # API only (no trigger): the same synthesis, the whole take at once.
+        gr.on(
+            [],
+            synthesize,
+            [text, voice, speaker, language, sdp_ratio, noise_scale, noise_scale_w,
+             length_scale, pause_s, seed, emotion_text, emotion_audio],
+            [result, status],
+            api_name="synthesize",
             concurrency_id="synthesis",
             concurrency_limit=2,
         )  # fmt: skip

@@ -175,6 +175,34 @@ def poll_training(services: Services, run_dir: str | None) -> PollResult:
     return format_status(status), loss_curves(status.metrics), *samples, status.log_tail
 
 
+def training_report(services: Services, dataset: str) -> dict[str, Any]:
+    """The visitor's run on `dataset`, for scripts: state (idle, waiting, running, finished,
+    stopped, failed), step, max_steps, steps_per_s, eta_s, voice (the newest checkpoint's voice
+    folder, for /synthesize) and message (what the Train tab shows). SonareError for a dataset
+    that is not theirs."""
+    if not services.dataset_dir(dataset).is_dir():
+        raise ConfigError(f"Dataset {dataset!r} does not exist (create it first).")
+    run = _own_run(services, run_dir_of(services, dataset))
+    message = poll_training(services, str(run))[0]
+    status = TrainingJob(run).status()
+    waiting = services.training_queue.position(run) is not None
+    return {
+        "dataset": dataset, "state": "waiting" if waiting else status.state,
+        "step": status.step, "max_steps": status.max_steps, "steps_per_s": status.steps_per_s,
+        "eta_s": status.eta_s, "message": message,
+        "voice": str(status.latest_voice) if status.latest_voice is not None else None,
+    }  # fmt: skip
+
+
+def stop_dataset_training(services: Services, dataset: str) -> str:
+    """stop_training for the run on the visitor's dataset `dataset`; the status."""
+    try:
+        run = run_dir_of(services, dataset)
+    except Exception as error:  # noqa: BLE001 - ours explain themselves; others are logged
+        return fail(error)
+    return stop_training(services, str(run))
+
+
 def _own_run(services: Services, run_dir: str | Path) -> Path:
     """The run folder when it is inside the visitor's workspace, else ConfigError."""
     if not services.owns(run_dir):
@@ -423,16 +451,45 @@ def build_train_tab(services: Services) -> dict[str, Any]:
         timer = gr.Timer(POLL_INTERVAL_S)
 
         def _start(
-            name: Any, base_model: Any, preset_name: Any, max_steps: Any, batch: Any, rate: Any,
-            eval_n: Any, save_n: Any, repo: Any, push_min: Any, push_training_state: Any,
-            resume: Any, keep_n: Any, precision_name: Any, asr_model: Any, private_repo: Any,
-            request: gr.Request,
+            request: gr.Request, dataset: str, base: str | None = None,
+            preset: str = list(TRAIN_PRESETS)[0], max_steps: float | None = None,
+            batch_size: float | None = None, learning_rate: float | None = None,
+            eval_every: float | None = None, save_every: float | None = None,
+            hub_repo: str | None = None, hub_interval_min: float | None = None,
+            hub_push_training_state: bool = False, resume_from_hub: str | None = None,
+            keep_checkpoints: float | None = None, mixed_precision: str | None = None,
+            eval_asr_model: str | None = None, hub_private: bool = False,
         ) -> tuple[str | None, str]:  # fmt: skip
-            # Gradio finds gr.Request by its annotation, so the 16 inputs are spelled out.
+            """Start (or resume) training on a prepared dataset, in the background; one run per
+            dataset. Empty or 0 keeps the preset's value.
+
+            Parameters:
+                dataset: one of your prepared datasets
+                base: a base model to fine-tune: a Hub repo id or a folder in models/ or voices/
+                preset: the training configuration
+                max_steps: train up to this step
+                batch_size: items per step
+                learning_rate: the optimizers' learning rate
+                eval_every: evaluate (validation loss, samples) every this many steps
+                save_every: save a checkpoint every this many steps
+                hub_repo: push checkpoints to this Hub repo (owner/name) while training
+                hub_interval_min: minutes between pushes
+                hub_push_training_state: push the optimizer state too, to resume elsewhere
+                resume_from_hub: a Hub repo pushed with its training state to go on from
+                keep_checkpoints: how many checkpoints to keep
+                mixed_precision: preset, no, fp16 or bf16
+                eval_asr_model: a Whisper model that scores the evaluation samples
+                hub_private: create the Hub repo private
+            Returns:
+                a status message (poll /train_status for the run's progress)
+            """
+            # Gradio finds gr.Request by its annotation, so the 16 inputs are spelled out; the
+            # defaults make them optional for API clients (the fields' values are shown).
             return start_training(
-                services.for_request(request), name, base_model, preset_name, max_steps, batch,
-                rate, eval_n, save_n, repo, push_min, push_training_state, resume, keep_n,
-                precision_name, asr_model, private_repo,
+                services.for_request(request), dataset, base, preset, max_steps, batch_size,
+                learning_rate, eval_every, save_every, hub_repo, hub_interval_min,
+                hub_push_training_state, resume_from_hub, keep_checkpoints, mixed_precision,
+                eval_asr_model, hub_private,
             )  # fmt: skip
 
         def _stop(run: str | None, request: gr.Request) -> str:
@@ -447,6 +504,9 @@ def build_train_tab(services: Services) -> dict[str, Any]:
         def _refresh(name: str | None, request: gr.Request) -> Any:
             return refresh_datasets(services.for_request(request), name)
 
+        # Only start is public (/train_start, its State output hidden from clients); status and
+        # stop read the run from the page's State, so scripts use /train_status and /train_stop
+        # by dataset name (webapp/space_api.py).
         start.click(
             _start,
             [
@@ -468,19 +528,22 @@ def build_train_tab(services: Services) -> dict[str, Any]:
                 private,
             ],  # fmt: skip
             [run_dir, status],
+            api_name="train_start",
             concurrency_id="train-control",
         )
         preset.change(show_preset, [preset], [steps, batch_size, learning_rate, eval_every,
-                                              save_every])  # fmt: skip
-        stop.click(_stop, [run_dir], [status], concurrency_id="train-control")
-        dataset.change(_select, [dataset], [run_dir])
+                                              save_every], api_visibility="private")  # fmt: skip
+        stop.click(_stop, [run_dir], [status], concurrency_id="train-control",
+                   api_visibility="private")  # fmt: skip
+        dataset.change(_select, [dataset], [run_dir], api_visibility="private")
         for event in (refresh.click, tab.select):
-            event(_refresh, [dataset], [dataset])
+            event(_refresh, [dataset], [dataset], api_visibility="private")
         timer.tick(
             _poll,
             [run_dir],
             [status, curves, *samples, log],
             concurrency_limit=None,
             show_progress="hidden",
+            api_visibility="private",
         )
     return {"dataset": dataset, "run_dir": run_dir, "tab": tab}

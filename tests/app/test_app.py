@@ -65,17 +65,25 @@ def test_tabs_follow_the_access_mode(services: Services, monkeypatch) -> None:
     monkeypatch.setattr(gradio.oauth, "_get_mocked_oauth_info", lambda: {"userinfo": {}})
     monkeypatch.setenv("HF_TOKEN", "hf_someone")
 
+    endpoints = {}
+
     def tabs_of(mode: AccessMode) -> list[tuple[str, bool]]:
         view = Services(data_root=services.data_root, features=services.features,
                         access=AccessSettings(mode))  # fmt: skip
         app = space_app.build_app(view)
+        endpoints[mode] = set(app.get_api_info(all_endpoints=True)["named_endpoints"])
         return [(b.label, b.visible) for b in app.blocks.values() if isinstance(b, gr.Tab)]
 
     assert tabs_of(AccessMode.OPEN_DEMO) == [("Synthesize", True), ("Text", True)]
+    # The API follows the tabs (the full set is in test_space_api.py).
+    assert endpoints[AccessMode.OPEN_DEMO] == {"/synthesize", "/voices", "/speakers", "/phonemes"}
     # oauth: the workspace tabs are hidden until page load finds a signed-in visitor.
     assert tabs_of(AccessMode.OAUTH) == [("Dataset", False), ("Train", False),
                                          ("Synthesize", True), ("Hub", False), ("Text", True),
                                          ("Account", False)]  # fmt: skip
+    tabs_of(AccessMode.PRIVATE)
+    assert "/train_start" in endpoints[AccessMode.OAUTH]
+    assert endpoints[AccessMode.OAUTH] == endpoints[AccessMode.PRIVATE]
     monkeypatch.delenv("HF_TOKEN")
     monkeypatch.setenv("HF_TOKEN_PATH", "/nonexistent")
     import huggingface_hub.constants as hf_constants
@@ -103,7 +111,7 @@ def test_private_app_with_basic_auth_users(services: Services, tmp_path) -> None
                              data={"username": "amy", "password": "wrong"})  # fmt: skip
         assert refused.status_code == 400
         client = Client(app.local_url, auth=("amy", "s3cret pass"), verbose=False)
-        segments, _ = client.predict("Hello world.", "EN", api_name="/show_phones")
+        segments, _ = client.predict("Hello world.", "EN", api_name="/phonemes")
         assert segments.startswith("EN:")
     finally:
         app.close()

@@ -24,6 +24,7 @@ import pytest
 
 from engine.constants import Language
 from engine.training.state import GENERATOR_DIR, CheckpointStore
+from tests.app.test_space_api import ENDPOINTS
 from tests.fixtures.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -129,62 +130,72 @@ def _files(folder: Path) -> dict[str, bytes]:
 
 
 def test_the_api_enforces_the_same_rules_as_the_page(space: Space) -> None:
+    from gradio_client.exceptions import AppError
+
     alice_home = space.workspace(ALICE_ID)
     before = _files(alice_home)
     bob = _client(space, BOB)
-    rows, status = bob.predict("alice-set", api_name="/_load")
+    rows, status = bob.predict("alice-set", api_name="/transcripts")
     assert rows["data"] in ([], [[]]) or not rows.get("data"), rows
     assert "does not exist" in status
     alice_voice = str(alice_home / "models" / "alice--voice")
-    update, status = bob.predict(alice_voice, api_name="/_speakers")
-    assert "not available to you" in status
-    job = bob.submit(alice_voice, None, TEXT, "EN", 0.2, 0.6, 0.8, 1.0, 0.3, "text prompt",
-                     "Happy", None, 0, api_name="/_speak")  # fmt: skip
-    assert "not available to you" in job.result()[2]
-    alice_run = str(alice_home / "datasets" / "alice-set" / "models")
-    assert "not one of your training runs" in bob.predict(alice_run, "bob/x", api_name="/_push")
-    update, status = bob.predict("../users/" + ALICE_ID, api_name="/_create")
-    assert "not allowed" in status
+    with pytest.raises(AppError, match="not available to you"):
+        bob.predict(alice_voice, api_name="/speakers")
+    job = bob.submit(TEXT, alice_voice, None, "EN", api_name="/synthesize")
+    audio, status = job.result()
+    assert audio is None and "not available to you" in status
+    # By name only: "alice-set" is looked up in bob's own workspace, where it is not.
+    status = bob.predict("alice-set", "bob/x", api_name="/hub_push")
+    assert "not one of your training runs" in status
+    assert "not allowed" in bob.predict("../users/" + ALICE_ID, api_name="/create_dataset")
     # Bob's own things work: his dataset is listed, his run pushes under his name.
-    choices = bob.predict(None, api_name="/_runs")["choices"]
-    assert [c[0] for c in choices] == [str(space.workspace(BOB_ID) / "datasets" / "bob-set" /
-                                          "models")]  # fmt: skip
-    status = bob.predict(choices[0][0], "bob/voice", api_name="/_push")
+    assert bob.predict(api_name="/datasets") == ["bob-set"]
+    status = bob.predict("bob-set", "bob/voice", api_name="/hub_push")
     assert status.startswith("Pushed bob/voice"), status
     assert "model.safetensors" in space.hub.files("bob/voice")
     # ... with his own token: the app's HF_TOKEN (alice's) would have reached alice/.
-    status = bob.predict(choices[0][0], "alice/stolen", api_name="/_push")
+    status = bob.predict("bob-set", "alice/stolen", api_name="/hub_push")
     assert "rejected your sign-in" in status and "alice/stolen" not in space.hub.repos
     # Limits: three datasets each at most.
     for name in ("bob-2", "bob-3"):
-        assert "created" in bob.predict(name, api_name="/_create")[1]
-    assert "the most one person may keep" in bob.predict("bob-4", api_name="/_create")[1]
+        assert "created" in bob.predict(name, api_name="/create_dataset")
+    assert "the most one person may keep" in bob.predict("bob-4", api_name="/create_dataset")
     assert not (space.workspace(BOB_ID) / "datasets" / "bob-4").exists()
 
+    with pytest.raises(AppError, match="does not exist"):  # by name: bob's, and he has none
+        bob.predict("alice-set", api_name="/train_status")
+
     signed_out = _client(space)
-    status = signed_out.predict("mine", api_name="/_create")[1]
-    assert "Sign in with Hugging Face" in status
-    assert signed_out.predict(None, api_name="/_runs")["choices"] == []
-    assert "Signed out" in signed_out.predict(api_name="/_token")
+    # The same API for everyone (Gradio's own sign-in check is kept off it too).
+    info = signed_out.view_api(return_format="dict", print_info=False)
+    assert set(info["named_endpoints"]) == ENDPOINTS
+    assert "Sign in with Hugging Face" in signed_out.predict("mine", api_name="/create_dataset")
+    for endpoint, args in (("/transcribe", (None, "EN")), ("/train_status", ("alice-set",))):
+        with pytest.raises(AppError, match="Sign in with Hugging Face"):
+            signed_out.predict(*args, api_name=endpoint)
+    assert "Sign in with Hugging Face" in signed_out.predict("alice-set", api_name="/train_stop")
+    assert signed_out.predict(api_name="/datasets") == []
+    assert "Signed out" in signed_out.predict(api_name="/hub_token_status")
     assert _files(alice_home) == before  # nothing of alice's was read into bob's or changed
 
 
 def test_signed_out_visitors_speak_with_shared_voices_a_few_times(space: Space) -> None:
     signed_out = _client(space)
-    voices = signed_out.predict(None, api_name="/_voices")["choices"]
-    labels = [label for label, _ in voices]
-    assert "shared-voice (shared)" in labels
-    assert not any("alice" in label or "bob" in label for label in labels), labels
-    shared = dict(voices)["shared-voice (shared)"]
-    args = (TEXT, "EN", 0.2, 0.6, 0.8, 1.0, 0.3, "text prompt", "Happy", None, 3)
+    voices = signed_out.predict(api_name="/voices")
+    names = [voice["name"] for voice in voices]
+    assert "shared-voice (shared)" in names
+    assert not any("alice" in name or "bob" in name for name in names), names
+    shared = {voice["name"]: voice["voice"] for voice in voices}["shared-voice (shared)"]
+    args = ("EN", 0.2, 0.6, 0.8, 1.0, 0.3, 3, "Happy", None)
     # Two syntheses an hour (SONARE_ANONYMOUS_PER_HOUR=2) from this address; bob, signed in,
     # is not limited.
-    results = [signed_out.submit(shared, "alice", *args, api_name="/_speak").result()
+    results = [signed_out.submit(TEXT, shared, "alice", *args, api_name="/synthesize").result()
                for _ in range(3)]  # fmt: skip
-    assert results[0][2].startswith("Done:") and results[1][2].startswith("Done:"), results
-    assert "Signed out, you can speak 2 times an hour" in results[2][2]
+    assert results[0][1].startswith("Done:") and results[1][1].startswith("Done:"), results
+    assert "Signed out, you can speak 2 times an hour" in results[2][1]
     bob = _client(space, BOB)
-    assert bob.submit(shared, "alice", *args, api_name="/_speak").result()[2].startswith("Done:")
+    result = bob.submit(TEXT, shared, "alice", *args, api_name="/synthesize").result()
+    assert result[1].startswith("Done:")
 
 
 # --- path tricks ---------------------------------------------------------------------------------
