@@ -16,11 +16,16 @@ from pathlib import Path
 
 from starlette.routing import Mount
 
-from engine.api import ApiSettings, VoiceRegistry, build_speech_api, is_loopback
+from engine.api import (
+    ApiSettings,
+    VoiceRegistry,
+    build_speech_api,
+    is_loopback,
+    voice_folders_in,
+)
 from engine.asr import AsrConfig, Transcriber, load_transcriber
 from engine.builtin_voice import DEFAULT_VOICE_NAME, builtin_voice_dir, has_builtin_voice
 from engine.device import whisper_compute_type
-from engine.model.checkpoint import CONFIG_FILE
 from webapp.services import Services
 
 CLOSED_WITHOUT_KEY = (
@@ -32,12 +37,12 @@ CLOSED_ON_ZERO_GPU = "The speech API does not run on ZeroGPU hardware; use the a
 
 def shared_voice_folders(services: Services) -> dict[str, Path]:
     """Voices every visitor may use, by folder name: the built-in one, then voices/."""
-    folders = {DEFAULT_VOICE_NAME: builtin_voice_dir()} if has_builtin_voice() else {}
-    if services.voices_dir.is_dir():
-        for folder in sorted(services.voices_dir.iterdir()):
-            if (folder / CONFIG_FILE).is_file():
-                folders.setdefault(folder.name, folder)
-    return folders
+    builtin = {DEFAULT_VOICE_NAME: builtin_voice_dir()} if has_builtin_voice() else {}
+    return builtin | {
+        name: folder
+        for name, folder in voice_folders_in(services.voices_dir).items()
+        if name not in builtin
+    }
 
 
 def _lazy_transcriber(services: Services) -> Callable[[], Transcriber]:

@@ -19,12 +19,11 @@ from starlette.types import ASGIApp
 
 from engine.api.app import build_speech_api
 from engine.api.settings import ApiSettings, check_exposure
-from engine.api.voices import VoiceRegistry
+from engine.api.voices import VoiceRegistry, voice_folders_in
 from engine.asr import AsrConfig, load_transcriber
 from engine.builtin_voice import DEFAULT_VOICE_NAME, builtin_voice_dir, has_builtin_voice
 from engine.errors import ConfigError
 from engine.features import FeatureConfig
-from engine.model.checkpoint import CONFIG_FILE
 from engine.synthesis import Voice, voice_folder
 from engine.voice_cache import SharedFeatures, VoiceCache
 
@@ -70,12 +69,7 @@ def voice_folders(options: ServeOptions) -> tuple[Callable[[], dict[str, Path]],
         raise ConfigError(f"--voices {watched}: no such folder.")
 
     def folders() -> dict[str, Path]:
-        found = dict(fixed)
-        if watched is not None:
-            for folder in sorted(watched.iterdir()):
-                if (folder / CONFIG_FILE).is_file():
-                    found.setdefault(folder.name, folder)
-        return found
+        return (voice_folders_in(watched) if watched is not None else {}) | fixed
 
     default = options.default_voice
     if default is not None and default not in folders():

@@ -43,6 +43,13 @@ class ServedVoice:
             raise ApiError(503, f"The voice {name!r} cannot be read: {error}") from error
 
 
+def voice_folders_in(folder: Path) -> dict[str, Path]:
+    """The voice folders directly inside `folder` (each with a config.json), by name."""
+    if not folder.is_dir():
+        return {}
+    return {path.name: path for path in sorted(folder.iterdir()) if (path / CONFIG_FILE).is_file()}
+
+
 class VoiceRegistry:
     """Served voices by name: `folders()` is asked on every listing, so voices added to a
     watched folder appear without a restart; `load` gives the loaded Voice (a VoiceCache)."""
@@ -120,4 +127,4 @@ def _names(names: Iterable[str]) -> str:
     return shown + (f" and {more} more" if more > 0 else "")
 
 
-__all__ = ["DEFAULT_VOICE", "ServedVoice", "VoiceRegistry"]
+__all__ = ["DEFAULT_VOICE", "ServedVoice", "voice_folders_in", "VoiceRegistry"]
