@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 from pathlib import Path
 from typing import BinaryIO
 
@@ -22,6 +23,9 @@ logger = logging.getLogger(__name__)
 
 AudioSource = str | os.PathLike | bytes | BinaryIO
 OPUS_SAMPLE_RATES = (8000, 12000, 16000, 24000, 48000)
+SUPPORTED_FORMATS = "WAV, FLAC, MP3, OGG (Opus or Vorbis), M4A/AAC or WebM"
+# libsndfile's messages start with "Error opening <_io.BytesIO object at 0x...>: ".
+_OPENING_PREFIX = re.compile(r"^Error opening [^:]*:\s*")
 
 
 def _read_with_soundfile(data: bytes) -> tuple[np.ndarray, int]:
@@ -61,6 +65,17 @@ def _source_bytes(source: AudioSource) -> tuple[bytes, str]:
     return path.read_bytes(), path.name
 
 
+EXPORT_HINT = f"Save or export the recording again as {SUPPORTED_FORMATS} and use that file."
+
+
+def _decoder_reason(error: BaseException) -> str:
+    """libsndfile's reason without the object repr it names, e.g. 'Format not recognised'."""
+    reason = _OPENING_PREFIX.sub("", str(error)).strip().rstrip(".")
+    if not reason or "0x" in reason or "<" in reason:
+        return "not a recording in a format Sonare reads"
+    return reason[0].lower() + reason[1:]
+
+
 def load_audio(source: AudioSource, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
     """Decode wav/flac/mp3/ogg/opus (libsndfile) or m4a/aac/webm/... (PyAV) to mono float32.
 
@@ -69,21 +84,21 @@ def load_audio(source: AudioSource, sample_rate: int | None = None) -> tuple[np.
     """
     data, name = _source_bytes(source)
     if not data:
-        raise AudioError(f"{name} is empty.")
+        raise AudioError(f"{name} is empty (0 bytes). {EXPORT_HINT}")
     try:
         audio, rate = _read_with_soundfile(data)
     except (sf.LibsndfileError, RuntimeError, TypeError) as first_error:
         try:
             audio, rate = _read_with_pyav(data)
-        except AudioError:
-            raise
+        except AudioError as error:
+            raise AudioError(f"Could not decode {name}: {error} {EXPORT_HINT}") from error
         except Exception as error:  # PyAV raises many types for junk input
             raise AudioError(
-                f"Could not decode {name}: not a supported audio file ({first_error})."
+                f"Could not decode {name} ({_decoder_reason(first_error)}). {EXPORT_HINT}"
             ) from error
     audio = to_mono(audio)
     if audio.size == 0:
-        raise AudioError(f"{name} has no samples.")
+        raise AudioError(f"{name} has no samples (cut short while saving?). {EXPORT_HINT}")
     if not np.isfinite(audio).all():
         raise AudioError(f"{name} contains invalid (NaN or infinite) samples.")
     if sample_rate is not None and sample_rate != rate:
@@ -163,11 +178,13 @@ __all__ = [
     "AudioSource",
     "encode_ogg_opus",
     "encode_wav",
+    "EXPORT_HINT",
     "load_audio",
     "match_loudness",
     "OPUS_SAMPLE_RATES",
     "peak_safe",
     "resample",
     "save_wav",
+    "SUPPORTED_FORMATS",
     "to_mono",
 ]

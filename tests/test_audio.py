@@ -111,3 +111,26 @@ def test_write_atomic_leaves_old_content_on_failure(tmp_path, monkeypatch) -> No
         write_atomic(target, b"new")
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["file.bin"]  # no temp file left behind
+
+
+def _undecodable_uploads(tmp_path) -> dict[str, bytes]:
+    wav = encode_wav(np.full(8000, 0.1, dtype=np.float32), 8000)
+    return {
+        "x.ogg": b"\x00\x01 not an ogg stream " * 40,
+        "empty.wav": b"",
+        "header_only.wav": wav[:44],
+        "cut_header.wav": wav[:30],
+    }
+
+
+@pytest.mark.parametrize("name", ["x.ogg", "empty.wav", "header_only.wav", "cut_header.wav"])
+def test_undecodable_upload_message_names_the_file_and_what_to_do(tmp_path, name: str) -> None:
+    """No object reprs or library internals: the file's name and the formats that work."""
+    path = tmp_path / name
+    path.write_bytes(_undecodable_uploads(tmp_path)[name])
+    with pytest.raises(AudioError) as caught:
+        load_audio(path)
+    message = str(caught.value)
+    assert name in message
+    assert "0x" not in message and "<" not in message and "BytesIO" not in message
+    assert "WAV" in message and "MP3" in message  # what to upload instead

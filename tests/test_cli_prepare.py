@@ -80,3 +80,26 @@ def test_prepare_text_stage_on_a_label_file(
     assert (
         (dataset / "train.list").read_text(encoding="utf-8").startswith("wavs/amy/clip.wav|amy|EN|")
     )
+
+
+def test_prepare_json_reasons_for_undecodable_recordings(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Each bad recording is dropped with its file's name and the formats that work."""
+    garbage = tmp_path / "x.ogg"
+    garbage.write_bytes(b"\x00\x01 not an ogg stream " * 40)
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    truncated = tmp_path / "cut.wav"
+    truncated.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt ")
+    audio = ["--audio", str(garbage), str(empty), str(truncated)]
+    argv = ["prepare", "--dataset", str(tmp_path / "d"), "--speaker", "amy", *audio]
+    assert main([*argv, "--stages", "ingest", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    dropped = summary["stages"]["ingest"]["dropped_items"]
+    assert len(dropped) == 3
+    for drop, source in zip(dropped, (garbage, empty, truncated), strict=True):
+        reason = drop["reason"]
+        assert source.name in reason, drop
+        assert "0x" not in reason and "<" not in reason and "BytesIO" not in reason, reason
+        assert "WAV" in reason and "MP3" in reason, reason

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from engine.audio import load_audio, peak_safe
+from engine.audio import EXPORT_HINT, load_audio, peak_safe
 from engine.errors import AudioError
 from engine.files import write_atomic
 
@@ -55,7 +55,7 @@ def ingest_recording(source: Path, out_dir: Path, name: str | None = None) -> In
         raise AudioError(f"Recording not found: {source}")
     data = source.read_bytes()
     if not data:
-        raise AudioError(f"{source.name} is empty (0 bytes).")
+        raise AudioError(f"{source.name} is empty (0 bytes). {EXPORT_HINT}")
     named = io.BytesIO(data)
     named.name = source.name  # so decoding errors name the user's file
     audio, rate = load_audio(named)
