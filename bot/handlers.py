@@ -43,6 +43,7 @@ SDP_CHOICES = (0.0, 0.2, 0.5, 0.8)
 LANGUAGE_CHOICES = (AUTO_LANGUAGE, "ZH", "JP", "EN")
 _SETTING_RANGES = {"length_scale": (0.5, 2.0), "sdp_ratio": (0.0, 1.0)}
 _SETTING_ALIASES = {"speed": "length_scale", "sdp": "sdp_ratio", "language": "language"}
+_SHOWN_VALUE_CHARS = 20  # a refused value is echoed back, shortened
 _CHAT_ACTION_EVERY_S = 4.0  # Telegram shows a chat action for 5 s
 
 
@@ -209,12 +210,15 @@ async def choose_voice(update: Update, context: Context) -> None:
 async def settings_command(update: Update, context: Context) -> None:
     """/settings [speed X | sdp X | language L]: show or change this chat's settings."""
     if context.args:
-        if len(context.args) != 2 or context.args[0].lower() not in _SETTING_ALIASES:
-            await update.effective_message.reply_text(replies.SETTINGS_USAGE)
+        word = context.args[0].lower()
+        if word not in _SETTING_ALIASES:
+            name = _shorten(context.args[0])
+            await update.effective_message.reply_text(replies.UNKNOWN_SETTING.format(name=name))
             return
-        name = _SETTING_ALIASES[context.args[0].lower()]
-        if not apply_setting(chat_prefs(context), name, context.args[1]):
-            await update.effective_message.reply_text(replies.SETTINGS_USAGE)
+        value = " ".join(context.args[1:]) or None
+        refusal = apply_setting(chat_prefs(context), _SETTING_ALIASES[word], value)
+        if refusal is not None:
+            await update.effective_message.reply_text(refusal)
             return
     await update.effective_message.reply_text(
         settings_text(context), reply_markup=settings_keyboard(chat_prefs(context))
@@ -225,8 +229,9 @@ async def change_setting(update: Update, context: Context) -> None:
     """A /settings button ("set:NAME:VALUE"): change one setting and redraw."""
     query = update.callback_query
     _, name, value = query.data.split(":", 2)
-    if not apply_setting(chat_prefs(context), name, value):
-        await query.answer(replies.SETTINGS_USAGE)
+    refusal = apply_setting(chat_prefs(context), name, value)
+    if refusal is not None:
+        await query.answer(refusal)
         return
     await query.answer()
     await query.edit_message_text(
@@ -234,28 +239,37 @@ async def change_setting(update: Update, context: Context) -> None:
     )
 
 
-def apply_setting(prefs: dict[str, Any], name: str, value: str) -> bool:
-    """Validate and store one setting; False when the name or value is not acceptable."""
+def apply_setting(prefs: dict[str, Any], name: str, value: str | None) -> str | None:
+    """Validate and store one setting; when refused, the reply saying what is allowed."""
+    if name not in replies.SETTING_LABELS:
+        return replies.UNKNOWN_SETTING.format(name=_shorten(name))
+    low, high = _SETTING_RANGES.get(name, (None, None))
+    hint = replies.SETTING_HINTS[name].format(low=low, high=high)
+    say = {"label": replies.SETTING_LABELS[name], "hint": hint}
+    if value is None:
+        return replies.SETTING_WITHOUT_VALUE.format(**say)
+    shown = _shorten(value)
     if name == "language":
         if value.lower() == AUTO_LANGUAGE:
             prefs["language"] = AUTO_LANGUAGE
-            return True
+            return None
         try:
             prefs["language"] = Language.parse(value).value
         except ValueError:
-            return False
-        return True
-    if name not in _SETTING_RANGES:
-        return False
+            return replies.SETTING_UNKNOWN_LANGUAGE.format(value=shown, **say)
+        return None
     try:
         number = float(value)
     except ValueError:
-        return False
-    low, high = _SETTING_RANGES[name]
-    if not low <= number <= high:
-        return False
+        return replies.SETTING_NOT_A_NUMBER.format(value=shown, **say)
+    if not low <= number <= high:  # NaN is refused here too
+        return replies.SETTING_OUT_OF_RANGE.format(value=shown, **say)
     prefs[name] = number
-    return True
+    return None
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= _SHOWN_VALUE_CHARS else text[:_SHOWN_VALUE_CHARS] + "…"
 
 
 def settings_text(context: Context) -> str:

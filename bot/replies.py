@@ -40,3 +40,17 @@ SETTINGS = (
 SETTINGS_USAGE = (
     "Usage: /settings [speed 0.5-2 | sdp 0-1 | language auto|ZH|JP|EN], or use the buttons."
 )
+UNKNOWN_SETTING = "There is no setting “{name}”. " + SETTINGS_USAGE
+# A refused /settings value: what was wrong, then what is allowed (the setting's hint).
+SETTING_LABELS = {"length_scale": "Speed", "sdp_ratio": "SDP ratio", "language": "Language"}
+SETTING_HINTS = {
+    "length_scale": "use a number from {low:g} to {high:g} (higher is slower), "
+    "e.g. /settings speed 1.2",
+    "sdp_ratio": "use a number from {low:g} to {high:g} (higher is more expressive), "
+    "e.g. /settings sdp 0.5",
+    "language": "use auto, ZH, JP or EN, e.g. /settings language EN",
+}
+SETTING_OUT_OF_RANGE = "{label} {value} is out of range: {hint}."
+SETTING_NOT_A_NUMBER = "{label} “{value}” is not a number: {hint}."
+SETTING_UNKNOWN_LANGUAGE = "{label} “{value}” is not one I speak: {hint}."
+SETTING_WITHOUT_VALUE = "{label}: {hint}."

@@ -95,7 +95,7 @@ def test_voice_and_settings_are_chosen_per_chat_and_survive_a_restart(
     assert "SDP ratio: 0.5" in edited.params["text"]
     assert ("✓sdp 0.5", "set:sdp_ratio:0.5") in buttons(edited)
     command(telegram, 2, "/settings language EN")
-    assert command(telegram, 2, "/settings speed 9").params["text"] == replies.SETTINGS_USAGE
+    assert command(telegram, 2, "/settings speed 9").params["text"].startswith("Speed 9 is out")
     # Another chat keeps the defaults.
     assert "Voice: alice" in command(telegram, 3, "/settings").params["text"]
     first.stop()
@@ -105,6 +105,39 @@ def test_voice_and_settings_are_chosen_per_chat_and_survive_a_restart(
     assert text == replies.SETTINGS.format(
         speaker="bob", length_scale=1.5, sdp_ratio=0.5, language="EN"
     )
+
+
+def test_a_refused_setting_says_why_and_what_is_allowed(
+    start_bot: StartBot, telegram: FakeTelegram
+) -> None:
+    start_bot()
+    expected = {
+        "/settings speed 3": "Speed 3 is out of range: use a number from 0.5 to 2 "
+        "(higher is slower), e.g. /settings speed 1.2.",
+        "/settings speed 0.1": "Speed 0.1 is out of range: use a number from 0.5 to 2 "
+        "(higher is slower), e.g. /settings speed 1.2.",
+        "/settings speed fast": "Speed “fast” is not a number: use a number from 0.5 to 2 "
+        "(higher is slower), e.g. /settings speed 1.2.",
+        "/settings speed": "Speed: use a number from 0.5 to 2 (higher is slower), "
+        "e.g. /settings speed 1.2.",
+        "/settings sdp 1.5": "SDP ratio 1.5 is out of range: use a number from 0 to 1 "
+        "(higher is more expressive), e.g. /settings sdp 0.5.",
+        "/settings sdp -1": "SDP ratio -1 is out of range: use a number from 0 to 1 "
+        "(higher is more expressive), e.g. /settings sdp 0.5.",
+        "/settings language FR": "Language “FR” is not one I speak: use auto, ZH, JP or EN, "
+        "e.g. /settings language EN.",
+        "/settings language": "Language: use auto, ZH, JP or EN, e.g. /settings language EN.",
+        "/settings volume 3": "There is no setting “volume”. " + replies.SETTINGS_USAGE,
+    }
+    for text, answer in expected.items():
+        assert command(telegram, 11, text).params["text"] == answer, text
+    # Nothing was changed by the refused values.
+    assert command(telegram, 11, "/settings").params["text"] == replies.SETTINGS.format(
+        speaker="alice", length_scale=1.0, sdp_ratio=0.2, language="auto"
+    )
+    long_value = "9" * 300
+    answer = command(telegram, 11, f"/settings speed {long_value}").params["text"]
+    assert len(answer) < 200 and answer.startswith("Speed 9999")  # the value is shortened
 
 
 def test_speed_setting_changes_the_voice_note_length(
