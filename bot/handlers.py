@@ -6,6 +6,7 @@ import asyncio
 import functools
 import io
 import logging
+import math
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.constants import ChatAction, MessageLimit
+from telegram.constants import ChatAction, ChatType, MessageLimit
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 from telegram.warnings import PTBDeprecationWarning
@@ -126,9 +127,22 @@ async def gate(update: Update, context: Context) -> None:
         await _refuse(update, replies.NOT_ALLOWED.format(user_id=user_id))
         raise ApplicationHandlerStop
     if update.message is not None and user_id is not None and not state.rate.allow(user_id):
-        if state.rate.first_refusal(user_id):
-            await _refuse(update, replies.RATE_LIMITED)
+        await _skip_flooded(update.message, state.rate, user_id)
         raise ApplicationHandlerStop
+
+
+async def _skip_flooded(message: Message, rate: RateLimiter, user_id: int) -> None:
+    """A message over the rate limit: in a private chat the first in a window is answered with
+    when the user may send again; every other one is marked with a reaction (groups: all)."""
+    if message.chat.type == ChatType.PRIVATE and rate.first_refusal(user_id):
+        seconds = max(1, math.ceil(rate.wait_s(user_id)))
+        logger.info("User %s is over the rate limit for %d s", user_id, seconds)
+        await message.reply_text(replies.RATE_LIMITED.format(seconds=seconds), do_quote=True)
+        return
+    try:
+        await message.set_reaction(replies.RATE_LIMITED_REACTION)
+    except TelegramError as error:  # reactions may be off in this chat: the reply said enough
+        logger.debug("Could not mark a skipped message: %s", error)
 
 
 async def _refuse(update: Update, text: str) -> None:

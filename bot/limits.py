@@ -25,21 +25,34 @@ class RateLimiter:
     def allow(self, user_id: int) -> bool:
         """Record an event for `user_id` and say whether it is within the limit."""
         now = self._clock()
-        events = self._events[user_id]
-        while events and now - events[0] >= self.period_s:
-            events.popleft()
+        events = self._recent(user_id, now)
         if len(events) >= self.max_events:
             return False
         events.append(now)
         self._warned.discard(user_id)
         return True
 
+    def wait_s(self, user_id: int) -> float:
+        """Seconds until `user_id` may send again: 0 when now, else when the oldest event in
+        the window leaves it."""
+        now = self._clock()
+        events = self._recent(user_id, now)
+        if len(events) < self.max_events:
+            return 0.0
+        return events[0] + self.period_s - now
+
     def first_refusal(self, user_id: int) -> bool:
-        """True once per run of refusals, so a flooding user is told only once."""
+        """True once per run of refusals (one window), so a flooding user is told only once."""
         if user_id in self._warned:
             return False
         self._warned.add(user_id)
         return True
+
+    def _recent(self, user_id: int, now: float) -> deque[float]:
+        events = self._events[user_id]
+        while events and now - events[0] >= self.period_s:
+            events.popleft()
+        return events
 
 
 class QueueFull(Exception):

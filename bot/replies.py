@@ -13,7 +13,11 @@ HELP = (
 )
 WELCOME = "Hello! I speak with a trained voice.\n\n" + HELP
 NOT_ALLOWED = "Sorry, this bot is private. Ask its owner to add your user id: {user_id}."
-RATE_LIMITED = "You are sending messages too quickly. Please wait a minute and try again."
+RATE_LIMITED_REACTION = "🙈"  # set on each later message skipped in the same window
+RATE_LIMITED = (
+    "You are sending messages too quickly. You can send again in {seconds} s; until then I "
+    f"skip your messages and mark them with {RATE_LIMITED_REACTION}."
+)
 BUSY = "I'm busy right now. Please try again in a minute."
 NO_VOICE = "No voice is loaded yet, so I can't speak. Please try again later."
 NO_ASR = "Speech recognition is not available right now; send me text instead."

@@ -161,17 +161,23 @@ def test_rate_limit_and_full_queue_get_polite_answers(
 ) -> None:
     start_bot(limits={"messages_per_minute": 3, "queue_size": 2, "workers": 1})
     with telegram.batch():
-        for _ in range(5):
-            telegram.send_text(5, "/help")
-    texts = [
-        c.params["text"]
-        for c in telegram.wait_for(
-            lambda: len(telegram.replies_to(5)) == 4 and telegram.replies_to(5)
-        )
-    ]
-    assert sorted(texts) == sorted([replies.HELP] * 3 + [replies.RATE_LIMITED])
+        sent = [telegram.send_text(5, "/help") for _ in range(5)]
+    answers = telegram.wait_for(lambda: len(telegram.replies_to(5)) == 4 and telegram.replies_to(5))
+    texts = [call.params["text"] for call in answers]
+    [warning] = [text for text in texts if text != replies.HELP]
+    assert texts.count(replies.HELP) == 3
+    before, after = replies.RATE_LIMITED.split("{seconds}")
+    assert warning.startswith(before) and warning.endswith(after), warning
+    seconds = int(warning.removeprefix(before).removesuffix(after))
+    assert 50 <= seconds <= 60  # when the oldest of the three leaves the minute's window
+    # The other refused message is not answered again, but marked: never dropped unseen.
+    told = {call.reply_to for call in answers if call.params["text"] == warning}
+    [marked] = telegram.wait_for(lambda: telegram.calls_of("setMessageReaction", 5))
+    assert told | {int(marked.params["message_id"])} == set(sent[3:])
+    [reaction] = marked.json_param("reaction")
+    assert reaction == {"type": "emoji", "emoji": replies.RATE_LIMITED_REACTION}
     time.sleep(0.5)
-    assert len(telegram.replies_to(5)) == 4  # the fifth message is dropped without a word
+    assert len(telegram.replies_to(5)) == 4  # told once per window
     with telegram.batch():
         for index in range(3):
             telegram.send_text(6, f"Message number {index}, please say it slowly.")

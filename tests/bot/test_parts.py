@@ -80,11 +80,14 @@ def test_allow_list_by_user_or_chat() -> None:
 def test_rate_limiter_is_a_sliding_window_per_user() -> None:
     now = [0.0]
     limiter = RateLimiter(2, 60.0, clock=lambda: now[0])
+    assert limiter.wait_s(1) == 0.0
     assert limiter.allow(1) and limiter.allow(1) and not limiter.allow(1)
+    assert limiter.wait_s(1) == 60.0
     assert limiter.first_refusal(1) and not limiter.first_refusal(1)  # told once
     assert limiter.allow(2)  # other users are not affected
     now[0] = 59.0
     assert not limiter.allow(1)
+    assert limiter.wait_s(1) == 1.0
     now[0] = 60.5
     assert limiter.allow(1)
     assert limiter.allow(1) and not limiter.allow(1) and limiter.first_refusal(1)  # a new run
