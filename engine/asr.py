@@ -10,6 +10,7 @@ once per transcriber, under a lock; a model that cannot be found raises ModelNot
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import os
 import re
@@ -186,6 +187,47 @@ def to_whisper_language(language: str | Language | None) -> str | None:
         return _OURS_TO_WHISPER[Language.parse(language)]
     except ValueError:
         return str(language).strip().lower()  # another Whisper code, e.g. "fr": Whisper decides
+
+
+# Whisper's English-only models (tiny.en ... medium.en) have 51,864 tokens, the multilingual
+# ones 51,865 or more: a local CTranslate2 folder says which it is even when its name does not.
+MULTILINGUAL_VOCABULARY = 51865
+
+
+def is_english_only(model: str | os.PathLike[str]) -> bool:
+    """Whether a Whisper model (a name, a Hub id or a local folder) understands English only: its
+    name ends in `.en`, or its folder's vocabulary has the English-only size."""
+    model = os.fspath(model)
+    if Path(model.rstrip("/\\")).name.endswith(".en"):
+        return True
+    folder = Path(model).expanduser()
+    try:
+        if (folder / "vocabulary.txt").is_file():
+            with open(folder / "vocabulary.txt", encoding="utf-8") as handle:
+                return sum(1 for _ in handle) < MULTILINGUAL_VOCABULARY
+        if (folder / "vocabulary.json").is_file():
+            tokens = json.loads((folder / "vocabulary.json").read_text(encoding="utf-8"))
+            return len(tokens) < MULTILINGUAL_VOCABULARY
+    except (OSError, ValueError):
+        return False  # unreadable: loading the model will say what is wrong
+    return False
+
+
+def check_asr_language(config: AsrConfig) -> str | None:
+    """A warning when an English-only Whisper is to detect the language (it hears every clip as
+    English, so Chinese or Japanese come back as English nonsense labelled EN); ConfigError when
+    it is asked for ZH or JP, which it cannot transcribe. None when the model fits."""
+    if config.language == Language.EN.value or not is_english_only(config.model):
+        return None
+    name = Path(config.model.rstrip("/\\")).name
+    who = name if name.endswith(".en") else f"The Whisper model {name!r} (English-only vocabulary)"
+    advice = "use a multilingual Whisper (e.g. small) for ZH/JP"
+    if config.language != AUTO_LANGUAGE:
+        raise ConfigError(f"{who} understands English only, not {config.language}: {advice}.")
+    return (
+        f"{who} understands English only: every clip is transcribed as English. Choose EN for "
+        f"English recordings, or {advice}."
+    )
 
 
 def _looks_like_path(model: str) -> bool:
@@ -417,10 +459,12 @@ __all__ = [
     "AsrConfig",
     "BACKENDS",
     "character_error_rate",
+    "check_asr_language",
     "COMPUTE_TYPES",
     "DEVICES",
     "FasterWhisperTranscriber",
     "heard_text",
+    "is_english_only",
     "load_transcriber",
     "make_t2s_converter",
     "normalize_transcript",

@@ -15,7 +15,9 @@ from engine.asr import (
     Transcript,
     UnusableTranscript,
     character_error_rate,
+    check_asr_language,
     heard_text,
+    is_english_only,
     load_transcriber,
     make_t2s_converter,
     normalize_transcript,
@@ -192,3 +194,24 @@ def test_heard_text_refuses_empty_and_foreign_transcripts():
         heard_text(Transcript(" | ", "en", None))
     assert empty.value.problem == "empty"
     assert heard_text(Transcript("ok", "fr", None), Language.EN) == (Language.EN, "ok")
+
+
+def test_english_only_models_are_told_apart(whisper_model: str, tmp_path: Path) -> None:
+    assert is_english_only("tiny.en") and is_english_only("Systran/faster-whisper-small.en")
+    assert is_english_only(whisper_model)  # a folder named "model": its vocabulary says so
+    multilingual = tmp_path / "whisper-small"
+    multilingual.mkdir()
+    (multilingual / "vocabulary.txt").write_text("t\n" * 51865)
+    assert not is_english_only(multilingual) and not is_english_only("small")
+    assert not is_english_only(tmp_path / "missing")
+
+
+def test_an_english_only_model_is_refused_for_zh_jp_and_warned_about_for_auto() -> None:
+    assert check_asr_language(AsrConfig(model="tiny.en", language="EN")) is None
+    assert check_asr_language(AsrConfig(model="small", language="auto")) is None
+    warning = check_asr_language(AsrConfig(model="tiny.en", language="auto"))
+    assert warning and warning.startswith("tiny.en understands English only")
+    assert "Choose EN" in warning and "multilingual" in warning
+    for language in ("ZH", "JP"):
+        with pytest.raises(ConfigError, match=f"English only, not {language}"):
+            check_asr_language(AsrConfig(model="tiny.en", language=language))

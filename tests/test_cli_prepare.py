@@ -103,3 +103,21 @@ def test_prepare_json_reasons_for_undecodable_recordings(
         assert source.name in reason, drop
         assert "0x" not in reason and "<" not in reason and "BytesIO" not in reason, reason
         assert "WAV" in reason and "MP3" in reason, reason
+
+
+def test_prepare_says_when_an_english_only_whisper_cannot_hear_the_language(
+    tmp_path: Path, capsys: pytest.CaptureFixture, caplog: pytest.LogCaptureFixture
+) -> None:
+    """tiny.en hears everything as English: refused for JP, a warning before transcribing with
+    auto (Chinese or Japanese would come back as English nonsense labelled EN)."""
+    recording = make_recording(tmp_path / "talk.mp3", ENGLISH_SENTENCES[:1], pause_s=1.2)
+    argv = [
+        "prepare", "--dataset", str(tmp_path / "d"), "--speaker", "bob", "--audio",
+        str(recording.path), "--asr-model", _tiny_en_whisper(), "--stages",
+        "ingest,slice,transcribe",
+    ]  # fmt: skip
+    assert main([*argv, "--language", "JP"]) == 2
+    assert "understands English only, not JP" in capsys.readouterr().err
+    assert main([*argv, "--language", "auto"]) == 0
+    (warning,) = [r.getMessage() for r in caplog.records if "English only" in r.getMessage()]
+    assert "Choose EN" in warning and "multilingual" in warning  # the CLI logs it to stderr

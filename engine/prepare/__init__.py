@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from engine.prepare.config import STAGES, PrepareConfig, parse_stages
     from engine.prepare.ingest import IngestedAudio, ingest_recording
     from engine.prepare.pipeline import PrepareSummary, prepare_dataset
-    from engine.prepare.review import apply_review, label_audio, read_review
+    from engine.prepare.review import apply_review, label_audio, read_review, review_notes
     from engine.prepare.slicing import SliceConfig, SliceInfo, slice_recording
 
 _LAZY = {
@@ -52,6 +52,7 @@ _LAZY = {
     "apply_review": "engine.prepare.review",
     "label_audio": "engine.prepare.review",
     "read_review": "engine.prepare.review",
+    "review_notes": "engine.prepare.review",
     "SliceConfig": "engine.prepare.slicing",
     "SliceInfo": "engine.prepare.slicing",
     "slice_recording": "engine.prepare.slicing",
@@ -82,6 +83,7 @@ __all__ = [
     "read_cleaned_list",
     "read_labels",
     "read_review",
+    "review_notes",
     "slice_recording",
     "write_cleaned_list",
     "write_labels",

@@ -26,6 +26,9 @@ class FlagThresholds:
     )
     min_repeats: int = 3  # a word or phrase said this many times in a row
     min_char_repeats: int = 5  # a single CJK character (哈哈哈 is normal, 5 in a row is not)
+    # Whisper's confidence in the language it detected; below this the language (and so the
+    # text) is often wrong, e.g. Japanese heard as English.
+    min_language_probability: float = 0.7
 
 
 def speech_units(text: str, language: Language) -> list[str]:
@@ -79,3 +82,14 @@ def flag_transcript(
         elif rate < thresholds.min_rate[language]:
             flags.append(f"too slow: {rate:.1f} {unit_name}/s in {duration_s:.1f} s")
     return flags
+
+
+def flag_language(
+    probability: float | None, language: Language, thresholds: FlagThresholds | None = None
+) -> list[str]:
+    """["unsure language: EN, 41%"] when Whisper detected `language` with a low probability
+    (check the language and the text); empty when it was sure or the language was given."""
+    thresholds = thresholds or FlagThresholds()
+    if probability is None or probability >= thresholds.min_language_probability:
+        return []
+    return [f"unsure language: {Language.parse(language).value}, {probability:.0%}"]

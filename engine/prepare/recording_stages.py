@@ -159,6 +159,8 @@ def transcribe(context: StageContext, transcriber: Any = None) -> None:
         key = layout.relative(layout.wav_for(info["speaker"], path.name))
         items.append(_SliceItem(key, path, info["speaker"]))
     loaded: list[Any] = [transcriber]
+    if transcriber is None and any(item.key not in labelled for item in items):
+        _check_language(context)
 
     def work(item: _SliceItem) -> bool:
         if item.key in labelled:
@@ -183,6 +185,16 @@ def transcribe(context: StageContext, transcriber: Any = None) -> None:
     run_items(context, "transcribe", items, work)
 
 
+def _check_language(context: StageContext) -> None:
+    """Say before transcribing that an English-only Whisper hears every clip as English (and
+    refuse it for ZH or JP): the CLI shows the warning, the app shows it itself first."""
+    from engine.asr import check_asr_language
+
+    warning = check_asr_language(context.config.asr)
+    if warning:
+        logger.warning(warning)
+
+
 def _transcribe_one(
     context: StageContext, transcriber: Any, item: _SliceItem, input_hash: str
 ) -> LabelLine:
@@ -196,5 +208,8 @@ def _transcribe_one(
     except UnusableTranscript as unusable:
         context.manifest.record("transcribe", item.key, input_hash, dropped=str(unusable))
         raise
-    context.manifest.record("transcribe", item.key, input_hash, text=text)
+    # How sure Whisper was of the language it detected: the review table flags the unsure ones.
+    sure = transcript.language_probability if language is None else None
+    context.manifest.record("transcribe", item.key, input_hash, text=text,
+                            language_probability=sure and round(sure, 3))  # fmt: skip
     return LabelLine(item.key, item.speaker, heard, text)

@@ -19,6 +19,7 @@ from engine.dataset.labels import LabelLine, read_labels
 from engine.dataset.layout import DatasetLayout
 from engine.errors import ConfigError
 from engine.files import write_text_atomic
+from engine.prepare.flags import flag_language, flag_transcript
 from engine.prepare.manifest import Manifest
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,31 @@ def read_review(root: str | os.PathLike[str]) -> list[LabelLine]:
     if not layout.esd_list.is_file():
         return []
     return read_labels(layout.esd_list, check_audio=False)[0]
+
+
+def review_notes(root: str | os.PathLike[str]) -> dict[str, list[str]]:
+    """What to check in each transcript before training, by label path, from what transcription
+    knew: too short, repeated, too fast or slow for its clip, an unsure language guess. The same
+    flags as the text stage's summary, available right after transcription."""
+    layout = DatasetLayout(Path(root))
+    if not layout.manifest_json.is_file():
+        return {}
+    manifest = Manifest.load(layout.manifest_json)
+    durations = {
+        layout.relative(layout.wav_for(record.get("speaker", ""), Path(info["path"]).name)):
+            float(info.get("duration_s") or 0.0)
+        for record in manifest.items("slice").values()
+        for info in record.get("slices", [])
+    }  # fmt: skip
+    notes = {}
+    for line in read_review(layout.root):
+        reasons = flag_transcript(line.text, durations.get(line.path, 0.0), line.language)
+        heard = manifest.get("transcribe", line.path) or {}
+        if heard.get("text") == line.text:  # not edited: Whisper's language guess still counts
+            reasons += flag_language(heard.get("language_probability"), line.language)
+        if reasons:
+            notes[line.path] = reasons
+    return notes
 
 
 def label_audio(root: str | os.PathLike[str], line: LabelLine) -> Path | None:

@@ -32,7 +32,7 @@ from engine.errors import ConfigError
 from engine.files import write_atomic, write_json_atomic
 from engine.prepare.context import StageContext, run_items
 from engine.prepare.feature_stages import listed_items, spectrogram_one
-from engine.prepare.flags import flag_transcript
+from engine.prepare.flags import flag_language, flag_transcript
 from engine.prepare.manifest import sha256_text
 
 logger = logging.getLogger(__name__)
@@ -176,6 +176,9 @@ def _flag(context: StageContext, utterance: Utterance) -> None:
     label = utterance.label
     duration_s = sf.info(str(utterance.source)).duration
     reasons = flag_transcript(label.text, duration_s, label.language)
+    heard = context.manifest.get("transcribe", utterance.key) or {}
+    if heard.get("text") == label.text:  # as Whisper heard it: its language guess still counts
+        reasons += flag_language(heard.get("language_probability"), label.language)
     if reasons:
         entry = {"path": utterance.key, "speaker": label.speaker, "text": label.text}
         context.suspicious.append(entry | {"duration_s": round(duration_s, 2), "reasons": reasons})
