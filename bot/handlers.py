@@ -16,13 +16,13 @@ from typing import Any, TypeVar
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatAction, ChatType, MessageLimit
-from telegram.error import TelegramError
+from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 from telegram.warnings import PTBDeprecationWarning
 
 from bot import replies
 from bot.limits import ChatQueue, QueueFull, RateLimiter, Ticket
-from bot.settings import BotSettings
+from bot.settings import BotSettings, LimitSettings
 from bot.speech import VOICE_LOAD_ERRORS, Heard, Refusal, SpeechService, VoiceNote
 from engine.constants import AUTO_LANGUAGE, Language
 from engine.errors import ModelNotFoundError
@@ -410,7 +410,7 @@ async def serve(
                 if not ticket.cancelled:
                     await message.reply_text(refusal.reply, do_quote=True)
                 return
-            await send_notes(message, notes, caption, ticket)
+            await send_notes(message, notes, caption, ticket, state.settings.limits)
     except QueueFull:
         logger.warning(
             "Queue full (%d pending); told chat %s to retry", state.queue.pending, message.chat_id
@@ -419,22 +419,50 @@ async def serve(
 
 
 async def send_notes(
-    message: Message, notes: list[VoiceNote], caption: str | None, ticket: Ticket
+    message: Message,
+    notes: list[VoiceNote],
+    caption: str | None,
+    ticket: Ticket,
+    limits: LimitSettings,
 ) -> None:
-    """Reply with each note in turn; the caption goes with the first."""
+    """Reply with each note in turn (sent again after server and network errors); the caption
+    goes with the first."""
     for index, note in enumerate(notes):
         if ticket.cancelled:
             return
         text = caption if index == 0 and caption else None
         if text and len(text) > MessageLimit.CAPTION_LENGTH:
             text = text[: MessageLimit.CAPTION_LENGTH - 1] + "…"
-        await message.reply_voice(
+
+        send = functools.partial(
+            message.reply_voice,
             voice=note.data,
             duration=max(1, round(note.duration_s)),
             caption=text,
             filename=f"voice-{index + 1}.ogg",
             do_quote=True,
         )
+        await send_with_retries(send, limits, f"voice note {index + 1} to chat {message.chat_id}")
+
+
+async def send_with_retries(
+    send: Callable[[], Awaitable[T]], limits: LimitSettings, what: str
+) -> T:
+    """`send()`, made again after Telegram's 5xx answers and network errors (the reply is made
+    already: only the upload is repeated), waiting longer each time; the last error is raised."""
+    attempt, delay_s = 1, limits.send_retry_s
+    while True:
+        try:
+            return await send()
+        except NetworkError as error:  # 5xx, timeouts, dropped connections; not 4xx
+            if isinstance(error, BadRequest) or attempt >= limits.send_attempts:
+                raise
+            logger.warning(
+                "Sending %s failed (%s); trying again in %.1f s (attempt %d of %d)",
+                what, error, delay_s, attempt + 1, limits.send_attempts,
+            )  # fmt: skip
+        await asyncio.sleep(delay_s)
+        attempt, delay_s = attempt + 1, delay_s * 2
 
 
 @asynccontextmanager

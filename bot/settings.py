@@ -55,6 +55,8 @@ class LimitSettings:
     workers: int = 0  # 0: one per CPU core, at most 4
     max_note_s: float = 60.0
     max_note_bytes: int = VOICE_NOTE_MAX_BYTES - 24_000  # a margin for the container
+    send_attempts: int = 4  # a voice reply is sent again after Telegram's 5xx or a network error
+    send_retry_s: float = 1.0  # the first wait before sending again; doubles each time
 
     def __post_init__(self) -> None:
         for name in ("max_voice_s", "max_note_s"):
@@ -63,6 +65,10 @@ class LimitSettings:
         for name in ("max_text_chars", "max_file_bytes", "messages_per_minute", "queue_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"limits.{name} must be at least 1, got {getattr(self, name)}.")
+        if self.send_attempts < 1:
+            raise ConfigError(f"limits.send_attempts must be at least 1, got {self.send_attempts}.")
+        if self.send_retry_s < 0:
+            raise ConfigError(f"limits.send_retry_s must be 0 or more, got {self.send_retry_s}.")
         if self.workers < 0:
             raise ConfigError(f"limits.workers must be 0 (automatic) or more, got {self.workers}.")
         if not 10_000 <= self.max_note_bytes <= VOICE_NOTE_MAX_BYTES:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
+import io
 import json
+import logging
+import os
 import shutil
 import subprocess
 import threading
@@ -14,6 +18,7 @@ from typing import Any
 import pytest
 
 from bot.__main__ import build_application, run
+from bot.logs import configure_logging
 from bot.settings import BotSettings
 from engine.constants import Language
 from tests.fixtures.fake_telegram import FakeTelegram
@@ -21,6 +26,7 @@ from tests.fixtures.tiny_voice import build_tiny_voice
 
 TOKEN = "123456789:TEST-token_abcdefghijklmnopqrstuv"
 ALLOWED_USERS = list(range(1, 40))
+_HUB_BARS_VARIABLE = "HF_HUB_DISABLE_PROGRESS_BARS"
 
 
 class RunningBot:
@@ -56,6 +62,47 @@ class RunningBot:
         assert not self._thread.is_alive(), "the bot did not stop"
         if self.error is not None:
             raise self.error
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """Undo what the bot's configure_logging changes in this process, after the test."""
+    from transformers.utils import logging as transformers_logging
+
+    hub_tqdm = importlib.import_module("huggingface_hub.utils.tqdm")  # the module, not the class
+
+    root, manager = logging.getLogger(), logging.Logger.manager
+    saved_root = root.handlers[:], root.level
+    saved_levels = {
+        name: logger.level
+        for name, logger in manager.loggerDict.items()
+        if isinstance(logger, logging.Logger)
+    }
+    saved_env = os.environ.get(_HUB_BARS_VARIABLE)
+    saved_hub_bars = dict(hub_tqdm.progress_bar_states)
+    transformers_bars = transformers_logging.is_progress_bar_enabled()
+    yield
+    root.handlers[:], root.level = saved_root
+    for name, logger in manager.loggerDict.items():
+        if isinstance(logger, logging.Logger):
+            logger.setLevel(saved_levels.get(name, logging.NOTSET))
+    logging.captureWarnings(False)
+    if saved_env is None:
+        os.environ.pop(_HUB_BARS_VARIABLE, None)
+    else:
+        os.environ[_HUB_BARS_VARIABLE] = saved_env
+    if transformers_bars:
+        transformers_logging.enable_progress_bar()
+    hub_tqdm.progress_bar_states.clear()
+    hub_tqdm.progress_bar_states.update(saved_hub_bars)
+
+
+@pytest.fixture
+def bot_logging(restore_logging: None) -> io.StringIO:
+    """The bot process's own logging (python -m bot) at DEBUG, into a buffer, undone afterwards."""
+    buffer = io.StringIO()
+    configure_logging([TOKEN], logging.DEBUG, buffer)
+    return buffer
 
 
 def write_config(path: Path, values: dict[str, Any]) -> Path:
@@ -117,7 +164,8 @@ def base_config(bot_voice_dir: Path, features_file: Path, whisper_dir: str) -> d
         "features": str(features_file),
         "asr": {"backend": "faster-whisper", "model": whisper_dir, "beam_size": 1},
         "access": {"open": False, "user_ids": ALLOWED_USERS},
-        "limits": {"messages_per_minute": 30, "queue_size": 64, "workers": 2},
+        # send_retry_s: failed voice replies are sent again within a second, not seven
+        "limits": {"messages_per_minute": 30, "queue_size": 64, "workers": 2, "send_retry_s": 0.1},
     }
 
 

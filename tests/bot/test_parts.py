@@ -49,6 +49,8 @@ def test_shipped_config_loads_and_environment_wins(tmp_path: Path) -> None:
         ({"token": TOKEN, "limits": {"queue_size": 0}}, "queue_size"),
         ({"token": TOKEN, "limits": {"max_note_bytes": 2_000_000}}, "max_note_bytes"),
         ({"token": TOKEN, "limits": {"speed": 1}}, "unknown keys"),
+        ({"token": TOKEN, "limits": {"send_attempts": 0}}, "send_attempts"),
+        ({"token": TOKEN, "limits": {"send_retry_s": -1}}, "send_retry_s"),
         ({"token": TOKEN, "colour": "red"}, "unknown keys"),
         ({"token": TOKEN, "voice_dir": "a", "hub_repo": "b/c"}, "either voice_dir or hub_repo"),
         ({"token": TOKEN, "access": {"user_ids": ["me"]}}, "numeric Telegram ids"),
