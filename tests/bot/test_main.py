@@ -48,6 +48,9 @@ def test_python_m_bot_answers_and_stops_cleanly(
         _, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr[-3000:]
     assert "Bot ready" in stderr and "<token>" in stderr  # debug lines, redacted
+    # The reply loaded CLAP and a BERT: their "Loading weights" bars stay out of the log.
+    assert "Loading CLAP model" in stderr and "Loading weights" not in stderr
+    assert "it/s]" not in stderr and "\r" not in stderr
     assert TOKEN not in stderr and quote(TOKEN, safe="") not in stderr
     # persistence flushed at shutdown
     assert (tmp_path / "d" / "bot" / "bot_state.pickle").is_file()

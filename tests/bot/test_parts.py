@@ -157,21 +157,15 @@ def test_silence_detection() -> None:
     assert not is_silent(tone, rate)
 
 
-def test_log_filter_removes_the_token_everywhere() -> None:
+def test_log_filter_removes_the_token_everywhere(restore_logging: None) -> None:
     buffer = io.StringIO()
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level, logging.getLogger("httpx").level
+    configure_logging([TOKEN], logging.INFO, buffer)
+    logging.getLogger("httpx").info("POST http://x/bot%s/getMe", TOKEN)  # silenced
+    logging.getLogger("telegram.x").warning("url %s", f"http://x/file/bot{TOKEN}/a")
     try:
-        configure_logging([TOKEN], logging.INFO, buffer)
-        logging.getLogger("httpx").info("POST http://x/bot%s/getMe", TOKEN)  # silenced
-        logging.getLogger("telegram.x").warning("url %s", f"http://x/file/bot{TOKEN}/a")
-        try:
-            raise RuntimeError(f"failed at /bot{TOKEN.replace(':', '%3A')}/sendVoice")
-        except RuntimeError:
-            logging.getLogger("bot.x").exception("boom")
-    finally:
-        root.handlers[:], root.level = saved[0], saved[1]
-        logging.getLogger("httpx").setLevel(saved[2])
+        raise RuntimeError(f"failed at /bot{TOKEN.replace(':', '%3A')}/sendVoice")
+    except RuntimeError:
+        logging.getLogger("bot.x").exception("boom")
     logged = buffer.getvalue()
     assert "getMe" not in logged
     assert "url http://x/file/bot<token>/a" in logged
