@@ -137,7 +137,10 @@ async def _skip_flooded(message: Message, rate: RateLimiter, user_id: int) -> No
     if message.chat.type == ChatType.PRIVATE and rate.first_refusal(user_id):
         seconds = max(1, math.ceil(rate.wait_s(user_id)))
         logger.info("User %s is over the rate limit for %d s", user_id, seconds)
-        await message.reply_text(replies.RATE_LIMITED.format(seconds=seconds), do_quote=True)
+        try:
+            await message.reply_text(replies.RATE_LIMITED.format(seconds=seconds), do_quote=True)
+        except TelegramError as error:  # the message must stay skipped all the same
+            logger.warning("Could not tell user %s about the rate limit: %r", user_id, error)
         return
     try:
         await message.set_reaction(replies.RATE_LIMITED_REACTION)

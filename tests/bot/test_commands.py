@@ -176,8 +176,15 @@ def test_rate_limit_and_full_queue_get_polite_answers(
     assert told | {int(marked.params["message_id"])} == set(sent[3:])
     [reaction] = marked.json_param("reaction")
     assert reaction == {"type": "emoji", "emoji": replies.RATE_LIMITED_REACTION}
+    # In a group the bot stays quiet: each message over the limit is only marked.
+    with telegram.batch():
+        in_group = [telegram.send_text(12, "/help", chat_id=-12) for _ in range(4)]
+    telegram.wait_for(lambda: telegram.calls_of("setMessageReaction", -12))
     time.sleep(0.5)
     assert len(telegram.replies_to(5)) == 4  # told once per window
+    assert [c.params["text"] for c in telegram.replies_to(-12)] == [replies.HELP] * 3
+    [marked] = telegram.calls_of("setMessageReaction", -12)
+    assert int(marked.params["message_id"]) == in_group[3]
     with telegram.batch():
         for index in range(3):
             telegram.send_text(6, f"Message number {index}, please say it slowly.")
