@@ -56,6 +56,8 @@ README_FILE = "README.md"
 TRAINING_STATE_DIR = "training_state"
 PULL_PATTERNS = (CONFIG_FILE, WEIGHTS_FILE, README_FILE, "G_*.pth")
 SOURCE_FILE = ".sonare-source.json"  # written by pull_model: where a pulled folder came from
+# How long push and pull keep retrying an unreachable or failing Hub before they say so.
+HUB_RETRY_BUDGET_S = 15.0
 T = TypeVar("T")
 
 
@@ -99,6 +101,7 @@ def push_checkpoint(
     losses: Mapping[str, float] | None = None,
     attempts: int = 4,
     backoff_s: float = 1.0,
+    retry_budget_s: float = HUB_RETRY_BUDGET_S,
 ) -> PushResult:
     """Upload a voice folder or a training checkpoint's generator (+ model card) in one commit.
 
@@ -106,6 +109,7 @@ def push_checkpoint(
     holding generator/. include_training_state uploads the whole checkpoint under
     training_state/. Nothing is committed when the remote files already match. The model card
     names `base_model` (default: the one the checkpoint's meta.json records) and `losses`.
+    Failures are retried `attempts` times at most, and not past `retry_budget_s` seconds.
     """
     checkpoint = Path(checkpoint)
     generator = checkpoint / GENERATOR_DIR if (checkpoint / GENERATOR_DIR).is_dir() else checkpoint
@@ -145,7 +149,9 @@ def push_checkpoint(
                         config.repo_id, len(changed))  # fmt: skip
             return PushResult(config.repo_id, info.oid, True, tuple(changed))
 
-        return with_retries(push, config.repo_id, attempts, backoff_s, token=config.token)
+        return with_retries(
+            push, config.repo_id, attempts, backoff_s, token=config.token, budget_s=retry_budget_s
+        )
 
 
 def pull_model(
@@ -156,9 +162,10 @@ def pull_model(
     endpoint: str | None = None,
     filename: str | None = None,
     with_discriminators: bool = False,
-    attempts: int = 2,  # huggingface_hub retries each request itself as well
+    attempts: int = 4,
     backoff_s: float = 1.0,
     token: str | bool | None = None,
+    retry_budget_s: float = HUB_RETRY_BUDGET_S,
 ) -> Path:
     """Download a voice (ours, or 2.2's config.json + latest or `filename` G_*.pth) to a folder.
 
@@ -166,7 +173,8 @@ def pull_model(
     fine-tuning).
     Files go through the Hugging Face cache, so with HF_HUB_OFFLINE=1 a voice pulled once before
     (by any folder) comes from the cache. Returns dest_root/<owner>--<name>, ready for
-    Voice.load, replaced whole so a reader never sees half of a new version.
+    Voice.load, replaced whole so a reader never sees half of a new version. During an outage
+    it gives up after `attempts` tries or `retry_budget_s` seconds, whichever comes first.
     """
     dest = pulled_folder(dest_root, repo_id)
     if is_offline_mode():
@@ -178,7 +186,10 @@ def pull_model(
         api = HfApi(endpoint=endpoint, token=token)
 
         def pull() -> tuple[Path, list[str]]:
-            names = api.list_repo_files(repo_id, revision=revision)
+            # One request, which huggingface_hub does not retry by itself (list_repo_files
+            # retries each page for ~23 s): an outage is seen at once and the budget holds.
+            info = api.model_info(repo_id, revision=revision or hf_constants.DEFAULT_REVISION)
+            names = [sibling.rfilename for sibling in info.siblings or []]
             patterns = _pull_patterns(repo_id, names, filename, with_discriminators)
             folder = snapshot_download(
                 repo_id, revision=revision, endpoint=endpoint, allow_patterns=patterns,
@@ -186,7 +197,9 @@ def pull_model(
             )  # fmt: skip
             return Path(folder), patterns
 
-        snapshot, patterns = with_retries(pull, repo_id, attempts, backoff_s, token=token)
+        snapshot, patterns = with_retries(
+            pull, repo_id, attempts, backoff_s, token=token, budget_s=retry_budget_s
+        )
     _install_snapshot(snapshot, patterns, dest, {"repo_id": repo_id, "revision": revision,
                                                  "commit": snapshot.name})  # fmt: skip
     logger.info("Pulled %s (%s) into %s", repo_id, snapshot.name[:12], dest)
@@ -388,11 +401,15 @@ def _file_id(path: Path, is_lfs: bool) -> str:
 
 def with_retries(
     action: Callable[[], T], repo_id: str, attempts: int, backoff_s: float,
-    token: str | bool | None = None,
+    token: str | bool | None = None, budget_s: float | None = None,
 ) -> T:  # fmt: skip
     """Run action, retrying network failures and 5xx answers with exponential backoff.
 
-    token: the one `action` sends (as HubConfig.token), so that a refusal names the right one."""
+    Gives up after `attempts` tries, or earlier when the next wait would pass `budget_s`
+    seconds since the first try. token: the one `action` sends (as HubConfig.token), so that a
+    refusal names the right one."""
+    deadline = None if budget_s is None else time.monotonic() + budget_s
+    failures: list[str] = []
     for attempt in range(1, attempts + 1):
         try:
             return action()
@@ -415,15 +432,44 @@ def with_retries(
             failure: Exception = error
         except (httpx2.TransportError, LocalEntryNotFoundError, OSError) as error:
             failure = error
-        if attempt == attempts:
-            raise HubError(
-                f"Hub unreachable for {repo_id} after {attempts} attempts: {type(failure).__name__}"
-            ) from failure
+        failures.append(_what_happened(failure))
         delay = backoff_s * 2 ** (attempt - 1)
-        reason = str(failure).splitlines()[0] if str(failure) else type(failure).__name__
-        logger.warning("Hub request for %s failed (%s); retry in %.2fs", repo_id, reason, delay)
+        out_of_time = deadline is not None and time.monotonic() + delay > deadline
+        if attempt == attempts or out_of_time:
+            raise HubError(_outage_message(repo_id, failures)) from failure
+        logger.warning("Hub request for %s failed (%s); retry in %.2fs", repo_id, failures[-1],
+                       delay)  # fmt: skip
         time.sleep(delay)
     raise AssertionError("unreachable")
+
+
+def _what_happened(error: Exception) -> str:
+    """One failure in words: 'the Hub answered 500 Internal Server Error', 'the connection
+    was refused', ... (never an exception class)."""
+    response = getattr(error, "response", None)
+    if isinstance(error, HfHubHTTPError) and response is not None:
+        return f"the Hub answered {response.status_code} {response.reason_phrase}".rstrip()
+    if isinstance(error, httpx2.ConnectError | ConnectionRefusedError):
+        return "the connection to the Hub was refused"
+    if isinstance(error, httpx2.TimeoutException | TimeoutError):
+        return "the Hub did not answer in time"
+    if isinstance(error, httpx2.TransportError | ConnectionError):
+        return "the connection to the Hub broke off"
+    if isinstance(error, LocalEntryNotFoundError):
+        return "the Hub could not be reached and the file is not in the local cache"
+    return "a file could not be read or written locally"  # OSError
+
+
+def _outage_message(repo_id: str, failures: Sequence[str]) -> str:
+    tries = "once" if len(failures) == 1 else f"{len(failures)} times"
+    if len(set(failures)) == 1:
+        happened = f"{failures[0]} {tries}"
+    else:
+        happened = f"the Hub request failed {tries} (last: {failures[-1]})"
+    return (
+        f"Hub request for {repo_id} failed: {happened[0].upper()}{happened[1:]}; nothing was "
+        "lost locally; try again later."
+    )
 
 
 def _status(error: HfHubHTTPError) -> int | None:

@@ -9,6 +9,9 @@ from pathlib import Path
 
 from engine.model.checkpoint import CheckpointConfig
 
+# The Hub indexes ISO 639-1 codes; 2.2's label files say ZH/JP/EN.
+ISO_639_1 = {"ZH": "zh", "JP": "ja", "EN": "en"}
+
 
 def write_model_card(
     path: Path,
@@ -24,7 +27,7 @@ def write_model_card(
         "library_name: sonare",
         "pipeline_tag: text-to-speech",
         "language:",
-        *(f"- {code}" for code in config.languages),
+        *(f"- {ISO_639_1.get(code, code.lower())}" for code in config.languages),
         *([f"base_model: {base_model}"] if base_model else []),
         "tags:",
         "- bert-vits2",

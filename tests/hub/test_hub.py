@@ -148,7 +148,7 @@ def test_push_retries_server_errors_then_succeeds(fake_hub, tiny_voice_dir) -> N
 
 def test_push_gives_up_with_a_hub_error(fake_hub, tiny_voice_dir) -> None:
     fake_hub.fail_next(1000, drop_connection=True)
-    with pytest.raises(HubError, match="after 2 attempts"):
+    with pytest.raises(HubError, match="broke off 2 times; nothing was lost locally"):
         push_checkpoint(tiny_voice_dir, _config(fake_hub), attempts=2, backoff_s=0.01)
 
 
@@ -235,3 +235,45 @@ def test_token_never_appears_in_logs(fake_hub, tiny_voice_dir, caplog) -> None:
     assert caplog.records
     assert TOKEN not in caplog.text
     assert TOKEN not in repr(_config(fake_hub))
+
+
+def test_model_card_lists_iso_639_1_language_codes(fake_hub, tiny_voice_dir) -> None:
+    push_checkpoint(tiny_voice_dir, _config(fake_hub), backoff_s=0.01)
+    front = fake_hub.files(REPO)["README.md"].decode().split("---\n")[1]
+    assert "language:\n- zh\n- ja\n- en\n" in front
+    assert "- ZH" not in front and "- JP" not in front
+
+
+def test_push_during_an_outage_says_what_happened(fake_hub, tiny_voice_dir) -> None:
+    fake_hub.fail_next(10_000)  # every request answers 500
+    with pytest.raises(HubError) as caught:
+        push_checkpoint(tiny_voice_dir, _config(fake_hub), attempts=4, backoff_s=0.01)
+    message = str(caught.value)
+    assert "HfHubHTTPError" not in message and "Error:" not in message
+    assert "500 Internal Server Error" in message and "4 times" in message
+    assert "nothing was lost locally" in message and "try again later" in message
+
+
+def test_pull_during_an_outage_gives_up_within_its_time_budget(fake_hub, tmp_path) -> None:
+    """The client's own retries count against the budget too (it used to take ~56 s)."""
+    import time
+
+    push_checkpoint(build_tiny_voice(tmp_path / "voice"), _config(fake_hub), backoff_s=0.01)
+    fake_hub.fail_next(10_000)
+    started = time.monotonic()
+    with pytest.raises(HubError) as caught:
+        pull_model(REPO, tmp_path / "pulled", endpoint=fake_hub.endpoint, retry_budget_s=3.0)
+    elapsed = time.monotonic() - started
+    assert elapsed < 6.0, elapsed
+    message = str(caught.value)
+    assert "500 Internal Server Error" in message and "try again later" in message
+    assert "HfHubHTTPError" not in message
+
+
+def test_pull_outage_budget_defaults_to_about_fifteen_seconds() -> None:
+    import inspect
+
+    from engine.hub import HUB_RETRY_BUDGET_S
+
+    assert 10.0 <= HUB_RETRY_BUDGET_S <= 20.0
+    assert inspect.signature(pull_model).parameters["retry_budget_s"].default == HUB_RETRY_BUDGET_S
