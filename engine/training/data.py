@@ -14,7 +14,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,6 +112,7 @@ class DataOptions:
     cache_spec: bool = True
     bert_features: bool = True  # False: zeros for all three BERT streams (model.use_bert_features)
     clap_features: bool = True  # False: a zero emotion vector (model.use_clap_features)
+    seed: int = 0  # of the per-item draws (TrainingDataset.item_generator)
 
 
 class TrainingDataset(Dataset):
@@ -130,6 +130,7 @@ class TrainingDataset(Dataset):
         self.spk2id = spk2id
         self.options = options or DataOptions()
         self.empty_emo = self._read_empty_emo()
+        self.epoch = 0
         self.lines: list[CleanedLine] = []
         self.lengths: list[int] = []  # spectrogram frames, for bucketing
         self._filter(read_cleaned_list(Path(list_file)))
@@ -163,15 +164,28 @@ class TrainingDataset(Dataset):
     def __len__(self) -> int:
         return len(self.lines)
 
+    def set_epoch(self, epoch: int) -> None:
+        """Fresh per-item draws for this epoch (see item_generator)."""
+        self.epoch = epoch
+
+    def item_generator(self, index: int) -> torch.Generator:
+        """The generator of one item's draws (2.2's BERT noise, the empty-emotion swap), seeded
+        by (seed, epoch, item) instead of the global RNG: the draws are the same whenever and
+        wherever the item is loaded (Accelerate fetches one batch ahead), so a resumed run
+        repeats the steps of the run it continues exactly."""
+        seed = ((self.options.seed * 1_000_003 + self.epoch) * 1_000_003 + index) % 2**63
+        return torch.Generator().manual_seed(seed)
+
     def __getitem__(self, index: int) -> Utterance:
         line = self.lines[index]
         wav_path = self.layout.resolve(line.path)
+        generator = self.item_generator(index)
         phones, tones, languages = self._text(line)
-        bert, ja_bert, en_bert = self._bert(wav_path, line.language, len(phones))
+        bert, ja_bert, en_bert = self._bert(wav_path, line.language, len(phones), generator)
         spec, wav = self._audio(wav_path)
         return Utterance(
             phones, spec, wav, self.spk2id[line.speaker], tones, languages,
-            bert, ja_bert, en_bert, self._emo(wav_path),
+            bert, ja_bert, en_bert, self._emo(wav_path, generator),
         )  # fmt: skip
 
     def _text(self, line: CleanedLine) -> tuple[Tensor, Tensor, Tensor]:
@@ -180,7 +194,9 @@ class TrainingDataset(Dataset):
             phones, tones, languages = (intersperse(v) for v in (phones, tones, languages))
         return torch.LongTensor(phones), torch.LongTensor(tones), torch.LongTensor(languages)
 
-    def _bert(self, wav_path: Path, language: Language, length: int) -> tuple[Tensor, ...]:
+    def _bert(
+        self, wav_path: Path, language: Language, length: int, generator: torch.Generator
+    ) -> tuple[Tensor, ...]:
         if not self.options.bert_features:
             return tuple(torch.zeros(BERT_DIM, length) for _ in range(3))
         path = feature_path(wav_path, "bert")
@@ -193,14 +209,15 @@ class TrainingDataset(Dataset):
                 "re-run the BERT stage of prepare"
             )
         # As 2.2: the two languages not spoken get uniform noise, not zeros.
-        streams = [torch.rand(BERT_DIM, length) for _ in range(3)]
+        streams = [torch.rand(BERT_DIM, length, generator=generator) for _ in range(3)]
         streams[[Language.ZH, Language.JP, Language.EN].index(language)] = spoken
         return tuple(streams)
 
-    def _emo(self, wav_path: Path) -> Tensor:
+    def _emo(self, wav_path: Path, generator: torch.Generator) -> Tensor:
         if not self.options.clap_features:
             return torch.zeros(EMO_DIM)
-        if self.empty_emo is not None and random.random() < self.options.empty_emo_probability:
+        swap = float(torch.rand((), generator=generator)) < self.options.empty_emo_probability
+        if self.empty_emo is not None and swap:
             return self.empty_emo
         path = feature_path(wav_path, "clap")
         if not path.is_file():

@@ -109,7 +109,14 @@ def _train_loop(session: Session) -> Path:
 def _train_epoch(s: Session, bar: tqdm) -> bool:
     """Train through the rest of an epoch; True when training is done (max_steps or a stop)."""
     accelerator, progress, train_cfg = s.accelerator, s.progress, s.run.train
+    # The prepared loader sets the sampler's epoch from its own count of iterations, which
+    # starts at 0 again in a resumed run: tell it which epoch this is.
+    s.loader.set_epoch(progress.epoch)
     s.sampler.set_epoch(progress.epoch)
+    s.loader.dataset.set_epoch(progress.epoch)
+    # Starting an iteration draws the workers' base seed from the loader's own generator, seeded
+    # per epoch: a resumed run's new iterator leaves the restored global RNG untouched.
+    s.loader.generator.manual_seed(train_cfg.seed + progress.epoch)
     batches = s.loader
     if progress.batches_in_epoch:  # resumed mid-epoch: skip what was already trained
         batches = accelerator.skip_first_batches(batches, progress.batches_in_epoch)
@@ -301,6 +308,7 @@ def _data_options(run: RunConfig, empty_emo_probability: float) -> DataOptions:
     return DataOptions(
         run.train.min_text_len, run.train.max_text_len, empty_emo_probability,
         bert_features=run.model.use_bert_features, clap_features=run.model.use_clap_features,
+        seed=run.train.seed,
     )  # fmt: skip
 
 
@@ -318,8 +326,9 @@ def _build_loader(
         batch_sampler=sampler,
         collate_fn=collate_batch,
         num_workers=workers,
-        persistent_workers=workers > 0,
+        persistent_workers=False,  # workers that see each epoch's dataset.set_epoch
         pin_memory=pin,
+        generator=torch.Generator(),  # not the global one (see _train_epoch)
     )
     return dataset, sampler, loader
 
