@@ -126,5 +126,5 @@ def run_training(
         logger.info("Resuming from the Hub's %s", sources.resumed_state.name)
     return train_fitting_memory(
         request.dataset_dir, request.run_dir, run, base_dir=sources.base_dir, stop=stop,
-        on_retry=on_retry,
+        on_retry=on_retry, preset=request.config.stem if request.config else "2.2 defaults",
     )  # fmt: skip
