@@ -23,7 +23,7 @@ from engine.training import stop_running_jobs
 from webapp.access import AccessMode
 from webapp.account_tab import account_summary, build_account_tab
 from webapp.auth_users import password_checker
-from webapp.dataset_tab import build_dataset_tab
+from webapp.dataset_tab import build_dataset_tab, ready_for_training
 from webapp.file_guard import FileOwners, guard_middleware
 from webapp.hub_tab import build_hub_tab, token_status
 from webapp.openai_routes import speech_api_route
@@ -119,6 +119,7 @@ def build_app(services: Services | None = None) -> gr.Blocks:
             account = build_account_tab(services) if mode is AccessMode.OAUTH else None
         build_voice_api(services)
         build_workspace_api(services)
+        _hand_over_to_training(services, dataset, train, tabs)
         if account is not None:
             # Signed-out visitors never see the workspace tabs: built hidden, shown on load to
             # the signed-in (Gradio 6 shows a tab by an update, but does not hide one).
@@ -155,6 +156,22 @@ def build_app(services: Services | None = None) -> gr.Blocks:
     if mode is AccessMode.OAUTH:
         _hide_from_api(app, "_check_login_status")
     return app
+
+
+def _hand_over_to_training(
+    services: Services, dataset: dict[str, Any], train: dict[str, Any], tabs: gr.Tabs
+) -> None:
+    """A dataset made ready is chosen in the Train tab at once, and a button under its summary
+    opens that tab (the summary stays in view until the visitor is done reading it)."""
+
+    def _ready(name: str | None, status: str, request: gr.Request) -> tuple[Any, Any]:
+        return ready_for_training(services.for_request(request), name, status)
+
+    dataset["finished"].then(_ready, [dataset["dataset"], dataset["status"]],
+                             [train["dataset"], dataset["to_train"]],
+                             api_visibility="private")  # fmt: skip
+    dataset["to_train"].click(lambda: gr.Tabs(selected="train"), None, [tabs],
+                              api_visibility="private")  # fmt: skip
 
 
 def _hide_from_api(app: gr.Blocks, name: str) -> None:

@@ -17,6 +17,7 @@ from engine.asr import (
     WHISPER_SAMPLE_RATE,
     AsrConfig,
     Transcript,
+    check_asr_language,
     load_transcriber,
     parse_language_setting,
     to_whisper_language,
@@ -32,6 +33,7 @@ from engine.prepare import (
     apply_review,
     label_audio,
     read_review,
+    review_notes,
 )
 from webapp.gpu import gpu_task
 from webapp.messages import fail, warn
@@ -39,10 +41,12 @@ from webapp.services import SAMPLE_RECORDING, Services, check_dataset_name
 
 logger = logging.getLogger(__name__)
 
-COLUMNS = ["delete", "file", "speaker", "language", "text"]
+COLUMNS = ["delete", "file", "speaker", "language", "text", "check"]
+EDITABLE = 5  # the first five columns are what esd.list holds; "check" says what to look at
 FIRST_STAGES = ("ingest", "slice", "transcribe")
 LAST_STAGES = ("resample", "text", "bert", "clap")
 LANGUAGES = [AUTO_LANGUAGE, "ZH", "JP", "EN"]
+READY_STATUS = "Dataset **{}** is ready for training."  # finish_dataset's status on success
 MAX_CLIP_S = 300  # /transcribe takes one clip; recordings for a voice go through a dataset
 TRANSCRIBE_GPU_S = 60  # ZeroGPU time asked for one clip
 Progress = Callable[..., Any]
@@ -140,16 +144,25 @@ def transcribe_recordings(
         if not accepted and not refused and not (root / "manifest.json").is_file():
             return _rows(root), warn("⚠️ Add at least one recording (or use the sample).")
         config = _prepare_config(services, FIRST_STAGES, language)
+        # Said before transcribing (a toast now), and kept above the result in the status.
+        note = check_asr_language(config.asr)
+        if note:
+            warn(f"⚠️ {note}")
         summary = services.gpu.prepare(root, speaker, accepted, config, progress)
     except Exception as error:  # noqa: BLE001 - ours explain themselves; others are logged
         return _rows_or_empty(services, dataset), fail(error)
-    lines = [f"Transcribed: {summary.stages.get('transcribe', {}).get('kept', 0)} utterances."]
+    rows = _rows(root)
+    lines = [f"⚠️ {note}\n"] if note else []
+    lines += [f"Transcribed: {summary.stages.get('transcribe', {}).get('kept', 0)} utterances."]
+    flagged = sum(1 for row in rows if row[-1])
+    if flagged:
+        lines.append(f"- {flagged} to check: see the *check* column (listen, fix or delete)")
     lines += [f"- refused {reason}" for reason in refused]
     lines += _dropped_lines(summary)
     status = "\n".join(lines)
     if refused or summary.dropped_count():
         warn("⚠️ Some files were skipped; see the status below the table.")
-    return _rows(root), status
+    return rows, status
 
 
 ClipTranscriber = Callable[[np.ndarray, str | None, AsrConfig], Transcript]
@@ -197,6 +210,26 @@ def transcribe_clip(
     transcript = transcriber(audio, to_whisper_language(spoken), asr)
     heard = whisper_language_to_ours(transcript.language)
     return transcript.text.strip(), heard.value if heard else (transcript.language or "")
+
+
+def language_hint(services: Services, language: str) -> str:
+    """A note under the language choice when the app's Whisper cannot transcribe it (an
+    English-only model with auto, ZH or JP); empty when it can."""
+    try:
+        note = check_asr_language(_prepare_config(services, FIRST_STAGES, language).asr)
+    except SonareError as error:
+        note = str(error)
+    return f"⚠️ {note}" if note else ""
+
+
+def ready_for_training(services: Services, dataset: str | None, status: str) -> tuple[Any, Any]:
+    """After Run remaining stages: the Train tab's dataset dropdown on the dataset just made
+    ready, and the button that opens that tab shown; both left alone after a failure."""
+    if not dataset or status != READY_STATUS.format(dataset):
+        return gr.update(), gr.update(visible=False)
+    names = services.dataset_names()
+    label = f"Train a voice on {dataset} →"
+    return gr.update(choices=names, value=dataset), gr.update(visible=True, value=label)
 
 
 def load_rows(services: Services, dataset: str | None) -> tuple[Rows, str]:
@@ -267,7 +300,7 @@ def finish_dataset(
         summary = services.gpu.prepare(root, None, [], config, progress)
     except Exception as error:  # noqa: BLE001 - ours explain themselves; others are logged
         return "", fail(error)
-    return format_summary(summary), f"Dataset **{root.name}** is ready for training."
+    return format_summary(summary), READY_STATUS.format(root.name)
 
 
 def format_summary(summary: PrepareSummary) -> str:
@@ -321,10 +354,12 @@ def _count(value: float | None, name: str) -> int:
 
 
 def _rows(root: Path) -> Rows:
+    notes = review_notes(root)
     return [
-        [False, line.path, line.speaker, line.language.value, line.text]
+        [False, line.path, line.speaker, line.language.value, line.text,
+         "; ".join(notes.get(line.path, []))]
         for line in read_review(root)
-    ]
+    ]  # fmt: skip
 
 
 def _rows_or_empty(services: Services, dataset: str | None) -> Rows:
@@ -343,10 +378,11 @@ def _as_rows(rows: Any) -> Rows:
 
 
 def _line_from_row(row: Sequence[Any]) -> LabelLine:
-    if len(row) != len(COLUMNS):
-        raise ConfigError(f"Each row needs {len(COLUMNS)} columns: {', '.join(COLUMNS)}.")
+    if len(row) not in (EDITABLE, len(COLUMNS)):  # "check" may be left out
+        names = ", ".join(COLUMNS[:EDITABLE])
+        raise ConfigError(f"Each row needs {EDITABLE} columns: {names} (and {COLUMNS[-1]}).")
     _, path, speaker, language, text = (
-        str(cell).strip() if cell is not None else "" for cell in row
+        str(cell).strip() if cell is not None else "" for cell in row[:EDITABLE]
     )
     if not text:
         raise ConfigError(f"The text of {Path(path).name} is empty: fix it or tick 'delete'.")
@@ -389,6 +425,7 @@ def build_dataset_tab(services: Services) -> dict[str, Any]:
         with gr.Row():
             speaker = gr.Textbox(label="Speaker", value="speaker", scale=2)
             language = gr.Radio(LANGUAGES, value=AUTO_LANGUAGE, label="Spoken language", scale=2)
+        hint = gr.Markdown(language_hint(services, AUTO_LANGUAGE), elem_id="language-hint")
         files = gr.File(file_count="multiple", label="Recordings", elem_id="recordings")
         with gr.Row():
             sample = gr.Button("Use the sample recording")
@@ -396,15 +433,20 @@ def build_dataset_tab(services: Services) -> dict[str, Any]:
         status = gr.Markdown(elem_id="dataset-status")
         table = gr.Dataframe(
             headers=COLUMNS,
-            datatype=["bool", "str", "str", "str", "str"],
+            datatype=["bool", "str", "str", "str", "str", "str"],
             type="array",
             interactive=True,
-            static_columns=[1, 2],
-            column_widths=["8%", "27%", "10%", "10%", "45%"],
+            static_columns=[1, 2, 5],
+            column_widths=["7%", "20%", "9%", "9%", "37%", "18%"],
             wrap=True,
-            label="Transcripts: click a row to listen; edit text or language; tick 'delete'",
+            label="Transcripts: click a row to listen; edit text or language; tick 'delete'; "
+            "'check' says what to look at",
             elem_id="review-table",
         )
+        # Every row is a slice of a recording: a row added in the table would have no audio.
+        # Gradio 6.31 hides its add-row controls only for a "fixed" row count (row_limits is
+        # not implemented yet); the count itself follows the value the callbacks return.
+        table.row_count = (0, "fixed")
         player = gr.Audio(
             label="Selected utterance", type="filepath", interactive=False, elem_id="row-player"
         )
@@ -413,6 +455,7 @@ def build_dataset_tab(services: Services) -> dict[str, Any]:
             val_lines = gr.Number(value=4, precision=0, label="Validation lines per speaker")
             finish = gr.Button("Run remaining stages", variant="primary", elem_id="finish")
         summary = gr.Markdown(elem_id="dataset-summary")
+        to_train = gr.Button("Train a voice", variant="primary", visible=False, elem_id="to-train")
 
         # Each callback sees the services of the visitor who asked (webapp/access.py). The
         # parameter names of the public ones are their API's (webapp/space_api.py lists all).
@@ -464,7 +507,8 @@ def build_dataset_tab(services: Services) -> dict[str, Any]:
 
         def _load(dataset: str, request: gr.Request) -> tuple[Rows, str]:
             """A dataset's transcripts (esd.list) as a table: delete, file, speaker, language,
-            text.
+            text, check (what to look at: too short, repeated, too fast or slow, an unsure
+            language; read-only).
 
             Parameters:
                 dataset: one of your datasets
@@ -493,7 +537,12 @@ def build_dataset_tab(services: Services) -> dict[str, Any]:
         )
         table.select(_select, [dataset, table], [player], api_visibility="private")
         save.click(_save, [dataset, table], [table, status], api_name="save_transcripts")
-        finish.click(
+        language.change(lambda value: language_hint(services, value), [language], [hint],
+                        api_visibility="private")  # fmt: skip
+        # The button names the dataset it was made for: gone once another one is chosen.
+        dataset.change(lambda: gr.update(visible=False), None, [to_train],
+                       api_visibility="private")  # fmt: skip
+        finished = finish.click(
             _finish,
             [dataset, val_lines],
             [summary, status],
@@ -501,4 +550,5 @@ def build_dataset_tab(services: Services) -> dict[str, Any]:
             concurrency_id="prepare",
             concurrency_limit=1,
         )
-    return {"dataset": dataset, "tab": tab}
+    return {"dataset": dataset, "tab": tab, "status": status, "finished": finished,
+            "to_train": to_train}  # fmt: skip

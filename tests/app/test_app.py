@@ -115,3 +115,20 @@ def test_private_app_with_basic_auth_users(services: Services, tmp_path) -> None
         assert segments.startswith("EN:")
     finally:
         app.close()
+
+
+def test_the_review_table_cannot_grow_blank_rows(services: Services) -> None:
+    """Gradio's add-row controls ("+" under an empty table, "add row above/below" in a cell's
+    menu) appear for a dynamic row count; a row made there has no audio, so there are none."""
+    config = space_app.build_app(services).get_config_file()
+    (table,) = [c for c in config["components"] if c["props"].get("elem_id") == "review-table"]
+    assert table["props"]["row_count"][1] == "fixed"
+    assert table["props"]["static_columns"] == [1, 2, 5]  # file, speaker, check
+
+
+def test_a_finished_dataset_is_handed_to_the_train_tab(services: Services) -> None:
+    app = space_app.build_app(services)
+    names = {fn.name for fn in app.fns.values()}
+    assert "_ready" in names  # runs after Run remaining stages, off the API
+    ready = next(fn for fn in app.fns.values() if fn.name == "_ready")
+    assert ready.api_visibility == "private"

@@ -170,4 +170,66 @@ def test_bad_speaker_name_is_explained(services: Services) -> None:
 
 
 def test_columns_match_the_table() -> None:
-    assert dataset_tab.COLUMNS == ["delete", "file", "speaker", "language", "text"]
+    assert dataset_tab.COLUMNS == ["delete", "file", "speaker", "language", "text", "check"]
+
+
+def test_an_english_only_whisper_says_so_before_transcribing(services: Services) -> None:
+    """tiny.en (the fixture's folder is named "model") hears every clip as English: with
+    language auto the visitor is told at once; ZH or JP is refused before any work."""
+    create_dataset(services, "amy")
+    rows, status = transcribe_recordings(services, "amy", "amy", "ZH", add_sample(None))
+    assert rows == [] and "understands English only, not ZH" in status
+    assert not (services.dataset_dir("amy") / "raw").exists()  # nothing was ingested
+    warnings = []
+    real_warn = dataset_tab.warn
+    dataset_tab.warn = lambda message: warnings.append(message) or real_warn(message)
+    try:
+        rows, status = transcribe_recordings(services, "amy", "amy", "auto", add_sample(None))
+    finally:
+        dataset_tab.warn = real_warn
+    assert len(rows) == 5 and "understands English only" in warnings[0], warnings
+    assert status.startswith("⚠️") and "Choose EN" in status and "Transcribed: 5" in status
+    assert "understands English only" in dataset_tab.language_hint(services, "auto")
+    assert dataset_tab.language_hint(services, "EN") == ""
+
+
+def test_an_unsure_language_guess_is_flagged_in_the_review_table(services: Services) -> None:
+    """faster-whisper's language probability, low for a misheard language, shows in the table's
+    check column right after transcription (not only after the remaining stages)."""
+    from engine.asr import Transcript
+    from engine.prepare import PrepareConfig, prepare_dataset
+
+    class UnsureWhisper:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def transcribe(self, audio, language=None) -> Transcript:
+            self.calls += 1
+            sure = 0.41 if self.calls == 1 else 0.98
+            return Transcript("The lighthouse keeper climbs the stairs.", "en", -0.3, sure)
+
+    create_dataset(services, "amy")
+    config = PrepareConfig(stages=("ingest", "slice", "transcribe"), features=services.features)
+    prepare_dataset(services.dataset_dir("amy"), "amy", add_sample(None), config,
+                    transcriber=UnsureWhisper())  # fmt: skip
+    rows, _ = load_rows(services, "amy")
+    checks = [row[5] for row in rows]
+    assert checks[0] == "unsure language: EN, 41%" and checks[1:] == [""] * 4, checks
+    # An edited text is the user's: Whisper's guess no longer counts. Saving takes both widths.
+    rows[0][4] = "The lighthouse keeper climbed the stairs."
+    rows[1] = rows[1][:5]
+    rows, status = save_edits(services, "amy", rows)
+    assert "1 edited" in status and rows[0][5] == ""
+
+
+def test_a_ready_dataset_is_chosen_for_training(services: Services) -> None:
+    create_dataset(services, "amy")
+    create_dataset(services, "bob")
+    dropdown, button = dataset_tab.ready_for_training(
+        services, "amy", "Dataset **amy** is ready for training."
+    )
+    assert dropdown["value"] == "amy" and dropdown["choices"] == ["amy", "bob"]
+    assert button["visible"] and "amy" in button["value"]
+    for status in ("⚠️ No transcripts yet: slice and transcribe recordings first.", ""):
+        dropdown, button = dataset_tab.ready_for_training(services, "amy", status)
+        assert "value" not in dropdown and not button["visible"]
