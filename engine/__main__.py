@@ -404,18 +404,21 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
 
 def _hub_push_command(args: argparse.Namespace) -> int:
     from engine.hub import HubConfig, push_checkpoint
+    from engine.synthesis import voice_folder
     from engine.training.metrics import METRICS_FILE, latest_losses
-    from engine.training.state import CheckpointStore
+    from engine.training.state import GENERATOR_DIR
 
     source = Path(args.source)
-    latest = CheckpointStore(source / "checkpoints").latest()
-    checkpoint = latest if latest is not None else source  # a run folder, or a checkpoint/voice
-    extras = [source / METRICS_FILE] if latest is not None else []
+    chosen = voice_folder(source)  # a run's (or dataset's) newest checkpoint's generator
+    checkpoint = chosen.parent if chosen != source and chosen.name == GENERATOR_DIR else chosen
+    run = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else None
+    from_run = run is not None and source in (run, run.parent)  # <run> or <dataset>/models
+    extras = [run / METRICS_FILE] if from_run else []
     config = HubConfig(args.repo, endpoint=args.endpoint, private=args.private)
     result = push_checkpoint(
         checkpoint, config, include_training_state=args.with_state,
         extra_files=[path for path in extras if path.is_file()],
-        losses=latest_losses(source),
+        losses=latest_losses(run if from_run else source),
     )  # fmt: skip
     state = "pushed" if result.committed else "up to date"
     print(f"{state}: {result.repo_id}@{result.commit_sha} ({checkpoint})")

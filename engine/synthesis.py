@@ -143,6 +143,11 @@ def voice_folder(folder: str | Path) -> Path:
             if latest is not None and (latest / GENERATOR_DIR).is_dir():
                 chosen = latest / GENERATOR_DIR
                 break
+            if checkpoints.is_dir() and not (path / "config.json").is_file():
+                raise ModelNotFoundError(
+                    f"{path} is a training run with no complete checkpoint yet: wait for its "
+                    "first save (save_every steps), or give a voice or checkpoint folder."
+                )
     if chosen != path:
         logger.info("Voice %s: using %s", path, chosen)
     return chosen

@@ -277,3 +277,30 @@ def test_pull_outage_budget_defaults_to_about_fifteen_seconds() -> None:
 
     assert 10.0 <= HUB_RETRY_BUDGET_S <= 20.0
     assert inspect.signature(pull_model).parameters["retry_budget_s"].default == HUB_RETRY_BUDGET_S
+
+
+@pytest.mark.parametrize("which", ["run", "checkpoint", "generator"])
+def test_cli_hub_push_takes_a_run_a_checkpoint_or_a_generator_and_says_which(
+    fake_hub, tiny_voice_dir, tmp_path, capsys, which: str
+) -> None:
+    from engine.__main__ import main
+
+    run = tmp_path / "run"
+    for name in ("step_00000002", "step_00000004"):
+        shutil.copytree(tiny_voice_dir, run / "checkpoints" / name / GENERATOR_DIR)
+    newest = run / "checkpoints" / "step_00000004"
+    source = {"run": run, "checkpoint": newest, "generator": newest / GENERATOR_DIR}[which]
+    argv = ["hub", "push", str(source), "--repo", REPO, "--endpoint", fake_hub.endpoint]
+    assert main(argv) == 0
+    assert str(newest) in capsys.readouterr().out
+    remote = fake_hub.files(REPO)
+    assert remote["model.safetensors"] == (tiny_voice_dir / "model.safetensors").read_bytes()
+
+
+def test_cli_hub_push_of_a_run_without_a_checkpoint_says_so(fake_hub, tmp_path, capsys) -> None:
+    from engine.__main__ import main
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    assert main(["hub", "push", str(run), "--repo", REPO, "--endpoint", fake_hub.endpoint]) == 2
+    assert "no complete checkpoint yet" in capsys.readouterr().err
