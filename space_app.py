@@ -26,9 +26,11 @@ from webapp.auth_users import password_checker
 from webapp.dataset_tab import build_dataset_tab, ready_for_training
 from webapp.file_guard import FileOwners, guard_middleware
 from webapp.hub_tab import build_hub_tab, token_status
+from webapp.messages import fail
 from webapp.openai_routes import speech_api_route
 from webapp.services import Services
 from webapp.space_api import build_voice_api, build_workspace_api
+from webapp.style import APP_CSS
 from webapp.synthesize_tab import build_synthesize_tab, refresh_voices, voice_speakers
 from webapp.train_tab import attach_training, build_train_tab
 
@@ -49,7 +51,7 @@ def show_phones(text: str, language: str) -> tuple[str, str]:
     try:
         sequence = phonemize(text, language, add_blank=False)
     except SonareError as error:
-        return "", f"⚠️ {error}"
+        return "", fail(error)
     lines = [
         f"{segment.language.value}: {segment.cleaned.norm_text}\n  "
         + " ".join(segment.cleaned.phones)
@@ -72,8 +74,10 @@ def build_text_tab(services: Services | None = None) -> None:
             [AUTO_LANGUAGE, "ZH", "JP", "EN"], value=AUTO_LANGUAGE, label="Language"
         )
         button = gr.Button("Show phones", variant="primary")
-        segments = gr.Textbox(label="Segments", lines=6, interactive=False)
-        status = gr.Textbox(label="Sequence", interactive=False, elem_id="phones-status")
+        segments = gr.Textbox(label="Segments", lines=6, interactive=False,
+                              elem_id="phones-segments", elem_classes=["output-box"])  # fmt: skip
+        status = gr.Textbox(label="Sequence", interactive=False, elem_id="phones-status",
+                            elem_classes=["output-box"])  # fmt: skip
         button.click(show_phones, [text, language], [segments, status], api_name="phonemes")
 
 
@@ -205,6 +209,7 @@ def launch(services: Services, **options: object) -> gr.Blocks:
         "max_file_size": f"{services.max_upload_mb}mb",
         "allowed_paths": [str(services.data_root)],
         "show_error": False,
+        "css": APP_CSS,
         "app_kwargs": {
             "middleware": [guard_middleware(services.access, services.data_root, FileOwners())],
             # The OpenAI-compatible speech API at /v1 (webapp/openai_routes.py).

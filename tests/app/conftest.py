@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from engine.constants import Language
 from engine.features import FeatureConfig
+from engine.training.jobs import TrainingJob, find_runs
+from tests.fixtures.browser import running_app
+from tests.fixtures.ports import free_port
 from tests.fixtures.tiny_voice import build_tiny_voice
 from webapp.services import Services
 
@@ -78,3 +85,41 @@ def fake_hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
     with FakeHub({HUB_TOKEN: "tester"}) as hub:
         yield hub
+
+
+# --- the app in a real browser (test_browser*.py) ---
+
+
+@pytest.fixture
+def artifacts(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("SONARE_TEST_ARTIFACTS") or tmp_path / "screens")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def app_url(
+    tmp_path: Path, tiny_bert_dirs: dict[Language, Path], tiny_clap_dir: Path, whisper_model: str
+) -> Iterator[tuple[str, Path]]:
+    """`python space_app.py` on a free port over tiny models; yields (url, data root)."""
+    features = tmp_path / "features.json"
+    bert = {language.value: str(path) for language, path in tiny_bert_dirs.items()}
+    features.write_text(json.dumps({"bert_models": bert, "clap_model": str(tiny_clap_dir)}))
+    data_root, port = tmp_path / "data", free_port()
+    env = os.environ | {
+        "SONARE_DATA_DIR": str(data_root),
+        "SONARE_FEATURES": str(features),
+        "SONARE_ASR_MODEL": whisper_model,
+        "GRADIO_SERVER_PORT": str(port),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "HF_HUB_OFFLINE": "1",
+        "OMP_NUM_THREADS": "1",  # the training process inherits it (2 busy cores)
+    }
+    env.pop("HF_TOKEN", None)
+    url = f"http://127.0.0.1:{port}/"
+    with running_app(env, url, tmp_path / "app.log"):
+        try:
+            yield url, data_root
+        finally:
+            for run in find_runs(data_root):  # training runs in its own session: stop it too
+                TrainingJob(run).stop(timeout_s=20)

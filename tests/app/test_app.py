@@ -132,3 +132,30 @@ def test_a_finished_dataset_is_handed_to_the_train_tab(services: Services) -> No
     assert "_ready" in names  # runs after Run remaining stages, off the API
     ready = next(fn for fn in app.fns.values() if fn.name == "_ready")
     assert ready.api_visibility == "private"
+
+
+def test_every_tab_shows_an_error_in_its_status_line_and_as_a_toast(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One way for errors everywhere: the tab's status line keeps the whole message, a toast
+    shows its first paragraph (webapp/messages.fail)."""
+    from engine import SynthesisParams
+    from webapp.dataset_tab import transcribe_recordings
+    from webapp.hub_tab import pull_voice
+    from webapp.synthesize_tab import synthesize_stream
+    from webapp.train_tab import start_training
+
+    toasts: list[str] = []
+    monkeypatch.setattr(gr, "Warning", lambda message, *args, **kwargs: toasts.append(message))
+    statuses = {
+        "Dataset": transcribe_recordings(services, None, "amy", "EN", [])[1],
+        "Train": start_training(services, None, None, "tiny", None, None, None, None, None)[1],
+        "Synthesize": list(synthesize_stream(services, None, "", SynthesisParams()))[-1][2],
+        "Hub": pull_voice(services, "not a repo id")[0],
+        "Text": space_app.show_phones("", "EN")[1],
+    }
+    assert len(toasts) == len(statuses), (toasts, statuses)
+    for (tab, status), toast in zip(statuses.items(), toasts, strict=True):
+        assert status.startswith("⚠️ "), (tab, status)
+        first = status.removeprefix("⚠️ ").split("\n\n")[0].replace("**", "").replace("`", "")
+        assert toast == first, (tab, toast, status)
