@@ -5,7 +5,9 @@ prints JSON.
 Upstream 2.2: about 10 s/step at batch 2 with matmul ~120 GFLOP/s (target <= 0.75 of that
 time once normalised by matmul speed). `--config configs/train_small.json --batch-size 6
 --corpus-minutes 2 --steps 20` times the CPU preset as the learning benchmark trains it (the
-model step alone: data loading runs beside it in the real loop)."""
+model step alone: data loading runs beside it in the real loop). `--clip-seconds 4 8` times it on
+clips of 4-8 s, what `python -m engine prepare` makes from an ordinary recording (every CPU
+preset must train on those within a few GB: see peak_rss_mb)."""
 
 from __future__ import annotations
 
@@ -35,14 +37,22 @@ def matmul_gflops(size: int = 1024, repeats: int = 10) -> float:
     return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
 
 
-def main(config: Path, batch_size: int, steps: int, corpus_minutes: float) -> None:
+def main(
+    config: Path, batch_size: int, steps: int, corpus_minutes: float,
+    clip_seconds: tuple[float, float] | None = None,
+) -> None:  # fmt: skip
     from engine.corpus import CorpusConfig, build_espeak_corpus
     from engine.training.config import RunConfig
     from engine.training.loop import _build_session, _train_step
-    from tests.training.conftest import build_tiny_dataset
+    from tests.training.conftest import build_clip_dataset, build_tiny_dataset
 
     with tempfile.TemporaryDirectory() as tmp:
-        if corpus_minutes > 0:  # real sentence lengths (3-7 s), as the learning benchmark has
+        if clip_seconds is not None:  # two batches of clips spread over the range
+            shortest, longest = clip_seconds
+            count = 2 * batch_size
+            lengths = [shortest + (longest - shortest) * i / (count - 1) for i in range(count)]
+            dataset = build_clip_dataset(Path(tmp) / "data", lengths)
+        elif corpus_minutes > 0:  # real sentence lengths (3-7 s), as the learning benchmark has
             dataset = Path(tmp) / "data"
             build_espeak_corpus(dataset, CorpusConfig(minutes=corpus_minutes, held_out=0))
         else:  # four short clips with BERT/CLAP features, the figures' historical setting
@@ -69,6 +79,7 @@ def main(config: Path, batch_size: int, steps: int, corpus_minutes: float) -> No
         "normalised_s_per_step_at_120_gflops": round(normalised, 3),
         "ratio_to_upstream": round(normalised / UPSTREAM_S_PER_STEP, 3),
         "config": config.name, "corpus_minutes": corpus_minutes, "batch_size": batch_size,
+        "clip_seconds": list(clip_seconds) if clip_seconds else None,
         "steps_timed": steps, "threads": torch.get_num_threads(),
     }))  # fmt: skip
 
@@ -81,5 +92,9 @@ if __name__ == "__main__":
     parser.add_argument("--corpus-minutes", type=float, default=0.0,
                         help="time on an espeak-ng corpus of this many minutes (models without "
                         "BERT/CLAP inputs only); 0: four short clips")  # fmt: skip
+    parser.add_argument("--clip-seconds", type=float, nargs=2, metavar=("SHORTEST", "LONGEST"),
+                        help="time on clips spread over this range (e.g. 4 8, as prepare "
+                        "makes them)")  # fmt: skip
     args = parser.parse_args()
-    main(args.config, args.batch_size, args.steps, args.corpus_minutes)
+    clips = tuple(args.clip_seconds) if args.clip_seconds else None
+    main(args.config, args.batch_size, args.steps, args.corpus_minutes, clips)

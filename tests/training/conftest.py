@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 import torch
@@ -17,6 +19,7 @@ from engine.dataset.labels import CleanedLine, write_cleaned_list
 from engine.text import clean_text
 from tests.fixtures.speech import make_speech_wav
 
+LONG_TEXT = "The old lighthouse keeper climbed the narrow stairs every evening and lit the lamp."
 TEXTS = ("Hello there.", "Good morning.", "Thank you.", "See you soon.")
 ROOT = Path(__file__).resolve().parents[2]
 TINY_CONFIG = ROOT / "configs" / "train_tiny.json"
@@ -58,6 +61,31 @@ def build_tiny_dataset(root: Path, speakers: tuple[str, ...] = ("alice", "bob"))
     write_cleaned_list(root / "val.list", lines[:1])
     spk2id = {speaker: i for i, speaker in enumerate(speakers)}
     (root / "config.json").write_text(json.dumps({"data": {"spk2id": spk2id}}))
+    return root
+
+
+def build_clip_dataset(root: Path, lengths_s: Sequence[float]) -> Path:
+    """Clips of the given lengths at 44.1 kHz (as prepare writes them: 4-8 s from an ordinary
+    recording), one sentence of espeak-ng speech repeated to length, with random features."""
+    make_speech_wav(root / "raw.wav", LONG_TEXT, speed_wpm=150)
+    speech, _ = load_audio(root / "raw.wav", SAMPLE_RATE)
+    cleaned = clean_text(LONG_TEXT, "EN")
+    lines = []
+    for index, seconds in enumerate(lengths_s):
+        wav = root / "wavs" / f"{index}.wav"
+        wav.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(wav, np.resize(speech, int(seconds * SAMPLE_RATE)), SAMPLE_RATE, subtype="PCM_16")
+        features = {".bert.pt": torch.randn(1024, 2 * len(cleaned.phones) + 1),
+                    ".emo.npy": torch.randn(512, 1)}  # fmt: skip
+        for suffix, tensor in features.items():
+            buffer = io.BytesIO()
+            torch.save(tensor, buffer)
+            wav.with_name(f"{index}{suffix}").write_bytes(buffer.getvalue())
+        lines.append(CleanedLine(f"wavs/{index}.wav", "amy", "EN", cleaned.norm_text,
+                                 cleaned.phones, cleaned.tones, cleaned.word2ph))  # fmt: skip
+    write_cleaned_list(root / "train.list", lines)
+    write_cleaned_list(root / "val.list", lines[:1])
+    (root / "config.json").write_text(json.dumps({"data": {"spk2id": {"amy": 0}}}))
     return root
 
 

@@ -21,6 +21,13 @@ from engine.training.base import load_base_model
 from tests.training.conftest import TINY_CONFIG
 
 
+def _tiny_run() -> RunConfig:
+    """The tiny preset with 2.2's full-width discriminators, as every 2.2 base has them (its
+    config.json has no width: a base's D is always built at 2.2's)."""
+    run = RunConfig.from_file(TINY_CONFIG)
+    return RunConfig(run.train, dataclasses.replace(run.model, discriminator_width=1024), run.audio)
+
+
 def _write_upstream_base(directory: Path, run: RunConfig, n_speakers: int) -> dict:
     model = dataclasses.replace(run.model, n_speakers=n_speakers)
     torch.manual_seed(3)
@@ -46,7 +53,7 @@ def test_resize_speaker_table_copies_overlap_and_means_new_rows() -> None:
 
 
 def test_base_loads_strictly_with_new_speaker_count(tmp_path: Path) -> None:
-    run = RunConfig.from_file(TINY_CONFIG)
+    run = _tiny_run()
     saved = _write_upstream_base(tmp_path, run, n_speakers=5)
     base = read_base_model(tmp_path)
     model = dataclasses.replace(run.model, n_speakers=2)
@@ -60,7 +67,7 @@ def test_base_loads_strictly_with_new_speaker_count(tmp_path: Path) -> None:
 
 
 def test_finetune_run_starts_from_upstream_base(tiny_dataset: Path, tmp_path: Path) -> None:
-    run = RunConfig.from_file(TINY_CONFIG).with_train(max_steps=1, eval_every=1, save_every=1)
+    run = _tiny_run().with_train(max_steps=1, eval_every=1, save_every=1)
     base_dir = tmp_path / "base"
     _write_upstream_base(base_dir, run, n_speakers=7)  # the dataset has 2 speakers
     torch.set_num_threads(1)

@@ -3,55 +3,21 @@ recording (4-8 s clips) within a few GB, and running out of memory says what to 
 
 from __future__ import annotations
 
-import io
-import json
 import os
 import resource
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
 import torch
 
-from engine.audio import load_audio
-from engine.dataset.labels import CleanedLine, write_cleaned_list
-from engine.text import clean_text
 from engine.training.recovery import OutOfMemoryError
 from engine.training.request import TrainingRequest, run_training
-from tests.fixtures.speech import make_speech_wav
-from tests.training.conftest import ROOT, TINY_CONFIG
+from tests.training.conftest import ROOT, TINY_CONFIG, build_clip_dataset
 
 CPU_PRESETS = ("train_tiny.json", "train_small.json")
-TEXT = "The old lighthouse keeper climbed the narrow stairs every evening and lit the lamp."
 LIMIT_BYTES = 3 * 2**30  # "a few GB": the 64-sample-hop tiny preset needed over 10 GB here
-
-
-def build_clip_dataset(root: Path, seconds: float = 8.0, items: int = 2) -> Path:
-    """`items` clips of `seconds` at 44.1 kHz, as prepare writes them, with random features."""
-    make_speech_wav(root / "raw.wav", TEXT, speed_wpm=150)
-    audio, _ = load_audio(root / "raw.wav", 44100)
-    audio = np.resize(audio, int(seconds * 44100))
-    cleaned = clean_text(TEXT, "EN")
-    lines = []
-    for index in range(items):
-        wav = root / "wavs" / f"{index}.wav"
-        wav.parent.mkdir(parents=True, exist_ok=True)
-        sf.write(wav, audio, 44100, subtype="PCM_16")
-        features = {".bert.pt": torch.randn(1024, 2 * len(cleaned.phones) + 1),
-                    ".emo.npy": torch.randn(512, 1)}  # fmt: skip
-        for suffix, tensor in features.items():
-            buffer = io.BytesIO()
-            torch.save(tensor, buffer)
-            wav.with_name(f"{index}{suffix}").write_bytes(buffer.getvalue())
-        lines.append(CleanedLine(f"wavs/{index}.wav", "amy", "EN", cleaned.norm_text,
-                                 cleaned.phones, cleaned.tones, cleaned.word2ph))  # fmt: skip
-    write_cleaned_list(root / "train.list", lines)
-    write_cleaned_list(root / "val.list", lines[:1])
-    (root / "config.json").write_text(json.dumps({"data": {"spk2id": {"amy": 0}}}))
-    return root
 
 
 def _limit_memory() -> None:
@@ -65,7 +31,7 @@ def _limit_memory() -> None:
 def test_each_cpu_preset_trains_on_eight_second_clips_within_a_few_gb(
     preset: str, tmp_path: Path
 ) -> None:
-    dataset = build_clip_dataset(tmp_path / "data")
+    dataset = build_clip_dataset(tmp_path / "data", [8.0, 8.0])
     code = (
         "import resource, sys\n"
         "from engine.__main__ import main\n"
@@ -98,7 +64,7 @@ def test_running_out_of_cpu_memory_names_preset_clip_length_and_what_to_change(
         )
 
     monkeypatch.setattr(loop, "train", out_of_memory)
-    dataset = build_clip_dataset(tmp_path / "data", seconds=6.5, items=1)
+    dataset = build_clip_dataset(tmp_path / "data", [6.5])
     with pytest.raises(OutOfMemoryError) as caught:
         run_training(TrainingRequest(dataset, config=TINY_CONFIG, batch_size=2))
     message = str(caught.value)
@@ -117,6 +83,6 @@ def test_torch_out_of_memory_on_the_cpu_is_explained_too(
 
     monkeypatch.setattr(loop, "train", out_of_memory)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    dataset = build_clip_dataset(tmp_path / "data", seconds=4.0, items=1)
+    dataset = build_clip_dataset(tmp_path / "data", [4.0])
     with pytest.raises(OutOfMemoryError, match=r"train_tiny.*4\.0 s"):
         run_training(TrainingRequest(dataset, config=TINY_CONFIG, batch_size=1))
