@@ -30,22 +30,26 @@ def test_python_m_bot_answers_and_stops_cleanly(
         "SONARE_BOT_CONFIG": str(config),
     }
     before = len(telegram.calls_of("setMyCommands"))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "--verbose"],
-        cwd=ROOT,
-        env=environ,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        telegram.wait_for(lambda: len(telegram.calls_of("setMyCommands")) > before, 180)
-        message_id = telegram.send_text(1, "Hello from a real process.")
-        [voice] = telegram.wait_for(lambda: telegram.calls_of("sendVoice", 1), 180)
-        assert voice.reply_to == message_id
-    finally:
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=60)
+    # The log goes to a file: --verbose writes ~4 kB/s while polling, and an unread pipe fills
+    # (64 kB) and blocks the bot mid-reply when a loaded machine makes the reply slow.
+    log_path = tmp_path / "stderr.log"
+    with log_path.open("w", encoding="utf-8") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "--verbose"],
+            cwd=ROOT,
+            env=environ,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        try:
+            telegram.wait_for(lambda: len(telegram.calls_of("setMyCommands")) > before, 180)
+            message_id = telegram.send_text(1, "Hello from a real process.")
+            [voice] = telegram.wait_for(lambda: telegram.calls_of("sendVoice", 1), 180)
+            assert voice.reply_to == message_id
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=60)
+    stderr = log_path.read_text(encoding="utf-8")
     assert process.returncode == 0, stderr[-3000:]
     assert "Bot ready" in stderr and "<token>" in stderr  # debug lines, redacted
     # The reply loaded CLAP and a BERT: their "Loading weights" bars stay out of the log.
