@@ -436,7 +436,6 @@ async def send_notes(
         text = caption if index == 0 and caption else None
         if text and len(text) > MessageLimit.CAPTION_LENGTH:
             text = text[: MessageLimit.CAPTION_LENGTH - 1] + "…"
-
         send = functools.partial(
             message.reply_voice,
             voice=note.data,
