@@ -29,7 +29,8 @@ def _tiny_run() -> RunConfig:
 
 
 def _write_upstream_base(directory: Path, run: RunConfig, n_speakers: int) -> dict:
-    model = dataclasses.replace(run.model, n_speakers=n_speakers)
+    # 2.2's full-width discriminators, whatever the run's: a 2.2 config.json has no width.
+    model = dataclasses.replace(run.model, n_speakers=n_speakers, discriminator_width=1024)
     torch.manual_seed(3)
     nets = {
         "G": build_generator(model),
