@@ -16,7 +16,7 @@ from engine.training.recovery import OutOfMemoryError
 from engine.training.request import TrainingRequest, run_training
 from tests.training.conftest import ROOT, TINY_CONFIG, build_clip_dataset
 
-CPU_PRESETS = ("train_tiny.json", "train_small.json")
+PRESET_FILES = ("train_tiny.json", "train_small.json")  # every shipped CPU preset
 LIMIT_BYTES = 3 * 2**30  # "a few GB": the 64-sample-hop tiny preset needed over 10 GB here
 
 
@@ -27,7 +27,7 @@ def _limit_memory() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("preset", CPU_PRESETS)
+@pytest.mark.parametrize("preset", PRESET_FILES)
 def test_each_cpu_preset_trains_on_eight_second_clips_within_a_few_gb(
     preset: str, tmp_path: Path
 ) -> None:
@@ -86,3 +86,10 @@ def test_torch_out_of_memory_on_the_cpu_is_explained_too(
     dataset = build_clip_dataset(tmp_path / "data", [4.0])
     with pytest.raises(OutOfMemoryError, match=r"train_tiny.*4\.0 s"):
         run_training(TrainingRequest(dataset, config=TINY_CONFIG, batch_size=1))
+
+
+def test_the_spaces_cpu_presets_are_the_ones_tested_here() -> None:
+    from webapp.services import CPU_PRESETS, TRAIN_PRESETS
+
+    assert CPU_PRESETS
+    assert {TRAIN_PRESETS[name].name for name in CPU_PRESETS} <= set(PRESET_FILES)
