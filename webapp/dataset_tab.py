@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import tempfile
-import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,13 +17,11 @@ from engine.asr import (
     AsrConfig,
     Transcript,
     check_asr_language,
-    load_transcriber,
     parse_language_setting,
     to_whisper_language,
     whisper_language_to_ours,
 )
 from engine.audio import load_audio
-from engine.device import whisper_compute_type
 from engine.files import write_atomic
 from engine.prepare import (
     LabelLine,
@@ -35,7 +32,6 @@ from engine.prepare import (
     read_review,
     review_notes,
 )
-from webapp.gpu import gpu_task
 from webapp.messages import fail, warn
 from webapp.services import SAMPLE_RECORDING, Services, check_dataset_name
 
@@ -48,7 +44,6 @@ LAST_STAGES = ("resample", "text", "bert", "clap")
 LANGUAGES = [AUTO_LANGUAGE, "ZH", "JP", "EN"]
 READY_STATUS = "Dataset **{}** is ready for training."  # finish_dataset's status on success
 MAX_CLIP_S = 300  # /transcribe takes one clip; recordings for a voice go through a dataset
-TRANSCRIBE_GPU_S = 60  # ZeroGPU time asked for one clip
 Progress = Callable[..., Any]
 Rows = list[list[Any]]
 
@@ -168,23 +163,6 @@ def transcribe_recordings(
 ClipTranscriber = Callable[[np.ndarray, str | None, AsrConfig], Transcript]
 
 
-def clip_transcriber(zero_gpu: bool) -> ClipTranscriber:
-    """transcribe(audio_16k, whisper language or None, AsrConfig) -> Transcript, with one
-    Whisper per setting loaded on first use and one clip at a time; a GPU task on ZeroGPU.
-    The app builds one (its /transcribe endpoint); data preparation loads its own."""
-    models: dict[AsrConfig, Any] = {}
-    lock = threading.Lock()
-
-    @gpu_task(TRANSCRIBE_GPU_S, zero_gpu)
-    def transcribe(audio_16k: np.ndarray, language: str | None, config: AsrConfig) -> Transcript:
-        with lock:  # the model is shared, and a clip keeps the CPU busy anyway
-            if config not in models:
-                models[config] = load_transcriber(config)
-            return models[config].transcribe(audio_16k, language=language)
-
-    return transcribe
-
-
 def transcribe_clip(
     services: Services, transcriber: ClipTranscriber, clip: str | None, language: str | None
 ) -> tuple[str, str]:
@@ -206,8 +184,7 @@ def transcribe_clip(
             f"/transcribe takes up to {MAX_CLIP_S // 60} minutes. Longer recordings go into a "
             "dataset (add_recordings), which slices them first."
         )
-    asr = _prepare_config(services, FIRST_STAGES, AUTO_LANGUAGE).asr
-    transcript = transcriber(audio, to_whisper_language(spoken), asr)
+    transcript = transcriber(audio, to_whisper_language(spoken), services.asr_config())
     heard = whisper_language_to_ours(transcript.language)
     return transcript.text.strip(), heard.value if heard else (transcript.language or "")
 
@@ -338,13 +315,10 @@ def _require_dataset(services: Services, dataset: str | None) -> Path:
 
 
 def _prepare_config(services: Services, stages: tuple[str, ...], language: str) -> PrepareConfig:
-    asr = AsrConfig(
-        backend=services.asr_backend, model=services.asr_model, device=services.device,
-        compute_type=whisper_compute_type(services.device),
-    )  # fmt: skip
     return PrepareConfig(
-        stages=stages, asr=asr, language=language or AUTO_LANGUAGE, features=services.features
-    )
+        stages=stages, asr=services.asr_config(), language=language or AUTO_LANGUAGE,
+        features=services.features,
+    )  # fmt: skip
 
 
 def _count(value: float | None, name: str) -> int:

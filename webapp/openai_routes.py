@@ -10,10 +10,10 @@ app's GPU tasks, which these routes do not run in.
 from __future__ import annotations
 
 import dataclasses
-import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
 from starlette.routing import Mount
 
 from engine.api import (
@@ -23,9 +23,8 @@ from engine.api import (
     is_loopback,
     voice_folders_in,
 )
-from engine.asr import AsrConfig, Transcriber, load_transcriber
+from engine.asr import Transcript, to_whisper_language
 from engine.builtin_voice import DEFAULT_VOICE_NAME, builtin_voice_dir, has_builtin_voice
-from engine.device import whisper_compute_type
 from webapp.services import Services
 
 CLOSED_WITHOUT_KEY = (
@@ -45,19 +44,16 @@ def shared_voice_folders(services: Services) -> dict[str, Path]:
     }
 
 
-def _lazy_transcriber(services: Services) -> Callable[[], Transcriber]:
-    lock, made = threading.Lock(), []
+class _AppWhisper:
+    """The speech API's Transcriber: the app's one Whisper (services.gpu.transcribe), which the
+    /transcribe endpoint uses too, so the process never holds two copies of it."""
 
-    def transcriber() -> Transcriber:
-        with lock:  # made on the first transcription, never at start
-            if not made:
-                made.append(load_transcriber(AsrConfig(
-                    backend=services.asr_backend, model=services.asr_model,
-                    device=services.device, compute_type=whisper_compute_type(services.device),
-                )))  # fmt: skip
-            return made[0]
+    def __init__(self, services: Services) -> None:
+        self.services = services
 
-    return transcriber
+    def transcribe(self, audio_16k: np.ndarray, language: str | None = None) -> Transcript:
+        config = self.services.asr_config()
+        return self.services.gpu.transcribe(audio_16k, to_whisper_language(language), config)
 
 
 def speech_api_route(services: Services, host: str, env: Mapping[str, str]) -> Mount:
@@ -68,8 +64,9 @@ def speech_api_route(services: Services, host: str, env: Mapping[str, str]) -> M
     elif settings.api_key is None and not is_loopback(host):
         settings = dataclasses.replace(settings, closed_reason=CLOSED_WITHOUT_KEY)
     default = next(iter(shared_voice_folders(services)), DEFAULT_VOICE_NAME)
+    whisper = _AppWhisper(services)
     registry = VoiceRegistry(lambda: shared_voice_folders(services), services.voices.get, default)
-    return Mount("/v1", app=build_speech_api(registry, _lazy_transcriber(services), settings))
+    return Mount("/v1", app=build_speech_api(registry, lambda: whisper, settings))
 
 
 __all__ = ["CLOSED_WITHOUT_KEY", "shared_voice_folders", "speech_api_route"]

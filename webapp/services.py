@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine import ConfigError
-from engine.device import DEVICE_ENV, resolve_device
+from engine.asr import AsrConfig, Transcript, load_transcriber
+from engine.device import DEVICE_ENV, resolve_device, whisper_compute_type
 from engine.features import FeatureConfig
 from engine.voice_cache import SharedFeatures, VoiceCache
 from webapp.access import (
@@ -66,6 +67,7 @@ TRAIN_PRESETS = {
     "small (CPU, 22 kHz, no BERT)": REPO_ROOT / "configs" / "train_small.json",
     "base 2.2": REPO_ROOT / "configs" / "train_base.json",
 }
+TRANSCRIBE_GPU_S = 60  # ZeroGPU time asked for one clip
 CPU_PRESETS = tuple(name for name in TRAIN_PRESETS if "CPU" in name)  # no GPU wanted
 _NAME = re.compile(r"^[\w][\w.-]{0,63}$")
 
@@ -167,8 +169,24 @@ class GpuTasks:
                                    report, featurizer=services.shared.featurizer,
                                    clap_embedder=services.shared.clap)  # fmt: skip
 
+        whispers: dict[AsrConfig, Any] = {}
+        whisper_lock = threading.Lock()
+
+        @gpu_task(TRANSCRIBE_GPU_S, zero_gpu)
+        def transcribe(
+            audio_16k: np.ndarray, language: str | None, config: AsrConfig
+        ) -> Transcript:
+            """What Whisper hears in one clip (language: a Whisper code or None to detect): one
+            Whisper per setting for the whole app (the /transcribe endpoint and the speech API),
+            loaded on first use, one clip at a time (a clip keeps the CPU busy anyway)."""
+            with whisper_lock:
+                if config not in whispers:
+                    whispers[config] = load_transcriber(config)
+                return whispers[config].transcribe(audio_16k, language=language)
+
         self.speak = speak
         self.prepare = prepare
+        self.transcribe = transcribe
 
 
 @dataclass
@@ -305,6 +323,13 @@ class Services:
     def max_upload_bytes(self) -> int:
         """The upload limit in bytes."""
         return self.max_upload_mb * 1024 * 1024
+
+    def asr_config(self) -> AsrConfig:
+        """The app's Whisper setting (SONARE_ASR_MODEL, SONARE_ASR_BACKEND, the device)."""
+        return AsrConfig(
+            backend=self.asr_backend, model=self.asr_model, device=self.device,
+            compute_type=whisper_compute_type(self.device),
+        )  # fmt: skip
 
     def dataset_dir(self, name: str) -> Path:
         """The folder of dataset `name` (checked: it stays inside datasets/)."""

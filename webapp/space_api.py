@@ -26,7 +26,7 @@ from typing import Any, NoReturn
 
 import gradio as gr
 
-from webapp.dataset_tab import LANGUAGES, clip_transcriber, create_dataset, transcribe_clip
+from webapp.dataset_tab import LANGUAGES, create_dataset, transcribe_clip
 from webapp.hub_tab import pull_voice, push_now
 from webapp.messages import describe_error, fail
 from webapp.services import Services
@@ -148,7 +148,7 @@ def _build_transcribe(services: Services) -> None:
     """/transcribe: an audio file in, through Gradio's own upload checks (and the file guard's),
     so no script can hand the server a path to read; hence components, not gr.api."""
 
-    transcriber = clip_transcriber(services.zero_gpu)  # the app's own Whisper, loaded on first use
+    transcriber = services.gpu.transcribe  # the app's one Whisper, loaded on first use
 
     def transcribe(clip: str | None, language: str, request: gr.Request) -> tuple[str, str]:
         """What the app's Whisper hears in one clip (up to 5 minutes).

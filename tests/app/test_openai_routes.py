@@ -20,6 +20,8 @@ from engine.asr import character_error_rate
 from engine.constants import Language
 from tests.fixtures.browser import running_app
 from tests.fixtures.ports import free_port
+from tests.fixtures.speech import make_speech_wav
+from webapp.dataset_tab import transcribe_clip
 from webapp.openai_routes import CLOSED_WITHOUT_KEY, speech_api_route
 from webapp.services import Services
 
@@ -78,3 +80,24 @@ def test_without_a_key_the_api_is_closed_beyond_loopback(services: Services) -> 
     assert response.status_code == 403 and response.json()["error"]["message"] == CLOSED_WITHOUT_KEY
     local = TestClient(speech_api_route(services, "127.0.0.1", env).app)
     assert local.get("/models").status_code == 200
+
+
+def test_the_api_and_the_transcribe_endpoint_share_one_whisper(
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import webapp.services
+
+    loads = []
+    real_load = webapp.services.load_transcriber
+    monkeypatch.setattr(webapp.services, "load_transcriber",
+                        lambda config: loads.append(config) or real_load(config))  # fmt: skip
+    spoken = "Please call me back tomorrow morning."
+    wav = make_speech_wav(tmp_path / "call.wav", spoken)
+    api = TestClient(speech_api_route(services, "127.0.0.1", {}).app)
+    response = api.post("/audio/transcriptions", data={"model": "whisper-1"},
+                        files={"file": ("call.wav", wav.read_bytes(), "audio/wav")})  # fmt: skip
+    assert response.status_code == 200, response.text
+    assert character_error_rate(spoken, response.json()["text"]) < 0.2
+    text, _ = transcribe_clip(services, services.gpu.transcribe, str(wav), "EN")
+    assert character_error_rate(spoken, text) < 0.2
+    assert len(loads) == 1  # one Whisper for the app, whoever asks
