@@ -16,7 +16,6 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +34,7 @@ from engine.api.formats import CONTENT_TYPES, PCM_SAMPLE_RATE, AudioEncoder, ope
 from engine.api.requests import TRANSCRIPTION_FORMATS, SpeechRequest
 from engine.api.settings import ApiSettings
 from engine.api.slots import WorkSlots
-from engine.api.voices import VoiceRegistry
+from engine.api.voices import ServedVoice, VoiceRegistry
 from engine.asr import WHISPER_SAMPLE_RATE, Transcriber, Transcript
 from engine.audio import load_audio
 from engine.errors import AudioError, ConfigError, ModelNotFoundError, SonareError, TextError
@@ -210,7 +209,7 @@ class _SpeechApi:
         return JSONResponse(_model(served))
 
 
-def _model(served: Any) -> dict[str, Any]:
+def _model(served: ServedVoice) -> dict[str, Any]:
     created = int((served.folder / "config.json").stat().st_mtime)
     return {"id": served.name, "object": "model", "created": created, "owned_by": "sonare"}
 
@@ -328,8 +327,6 @@ def build_speech_api(
             Exception: _server_error,
         },
     )
-    app.state.slots = api.slots
-    app.state.started = time.time()
     return _Guard(app, settings)
 
 
