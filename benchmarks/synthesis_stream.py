@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.features import FeatureConfig  # noqa: E402
 from engine.model import ModelConfig, SynthesizerTrn, save_checkpoint  # noqa: E402
+from engine.model.decoder_backend import DECODER_BACKENDS  # noqa: E402
 from engine.synthesis import SynthesisParams, Voice  # noqa: E402
 from tests.fixtures.tiny_models import build_tiny_bert_models, build_tiny_clap  # noqa: E402
 
@@ -48,11 +49,11 @@ def build_files(root: Path) -> None:
     (root / "features.json").write_text(json.dumps(features), encoding="utf-8")
 
 
-def measure(root: Path, repeats: int, threads: int, fast_decoder: bool) -> dict[str, float]:
+def measure(root: Path, repeats: int, threads: int, decoder: str) -> dict[str, object]:
     """Load the voice as a synthesis server would, then time synthesize() and stream()."""
     torch.set_num_threads(threads)
     features = FeatureConfig.from_file(root / "features.json")
-    voice = Voice.load(root / "voice", features, fast_decoder=fast_decoder)
+    voice = Voice.load(root / "voice", features, decoder=decoder)
     params = SynthesisParams(seed=1, speaker="a")
     voice.synthesize("Warm up.", params)  # BERT/CLAP load on first use
     whole_times, first_times = [], []
@@ -73,7 +74,7 @@ def measure(root: Path, repeats: int, threads: int, fast_decoder: bool) -> dict[
     return {
         "threads": threads,
         "repeats": repeats,
-        "fast_decoder": fast_decoder,
+        "decoder": voice.generator.dec.inference_backend,
         "audio_seconds": round(audio_seconds, 3),
         "synthesize_seconds": round(whole, 3),
         "rtf": round(whole / audio_seconds, 3),
@@ -89,18 +90,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--fast-decoder", action="store_true", help="Voice.load(fast_decoder=True)")
+    parser.add_argument("--decoder", choices=DECODER_BACKENDS, default="auto")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # child process mode
     args = parser.parse_args()
     if args.measure:
-        print(json.dumps(measure(args.measure, args.repeats, args.threads, args.fast_decoder)))
+        print(json.dumps(measure(args.measure, args.repeats, args.threads, args.decoder)))
         return
     with tempfile.TemporaryDirectory() as folder:
         build_files(Path(folder))
         # A fresh process, so peak RSS is the synthesis process's alone (not the build's).
         child = [sys.executable, __file__, "--measure", folder]
         child += ["--repeats", str(args.repeats), "--threads", str(args.threads)]
-        child += ["--fast-decoder"] if args.fast_decoder else []
+        child += ["--decoder", args.decoder]
         result = subprocess.run(child, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         sys.exit(result.stderr[-2000:])

@@ -18,6 +18,7 @@ from engine.constants import AUTO_LANGUAGE
 from engine.device import resolve_device, whisper_compute_type
 from engine.errors import ConfigError, SonareError
 from engine.features import FeatureConfig
+from engine.model.decoder_backend import DECODER_BACKENDS
 from engine.text import SYMBOLS, phonemize
 
 
@@ -72,7 +73,9 @@ def _synthesize_command(args: argparse.Namespace) -> int:
         print(f"using the built-in voice {DEFAULT_VOICE_NAME} ({model})", file=sys.stderr)
     elif (chosen := voice_folder(model)) != Path(model):  # a run or checkpoint: say which
         print(f"using the voice in {chosen}", file=sys.stderr)
-    voice = Voice.load(model, _feature_config(args), checkpoint=args.checkpoint)
+    voice = Voice.load(
+        model, _feature_config(args), checkpoint=args.checkpoint, decoder=args.decoder
+    )
     if args.list_speakers:
         print("\n".join(voice.speakers))
         return 0
@@ -108,6 +111,25 @@ def _convert_command(args: argparse.Namespace) -> int:
         convert_ours_to_upstream(args.source, out / "config.json", out / "G_0.pth")
         print(f"wrote {out / 'config.json'} and {out / 'G_0.pth'}", file=sys.stderr)
     return 0
+
+
+def _export_onnx_command(args: argparse.Namespace) -> int:
+    from engine.onnx_export import export_onnx
+
+    out = export_onnx(args.voice, args.out, checkpoint=args.checkpoint)
+    files = ", ".join(sorted(path.name for path in out.iterdir()))
+    print(f"wrote {out} ({files})", file=sys.stderr)
+    return 0
+
+
+def _add_export_onnx_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "export-onnx", help="a voice's generator as ONNX graphs for ONNX Runtime (+ onnx.json)"
+    )
+    parser.add_argument("voice", help="voice folder (Sonare or 2.2 layout), run or checkpoint")
+    parser.add_argument("out", help="output folder (new, empty, or an earlier export)")
+    parser.add_argument("--checkpoint", help="G_<step>.pth to use in a 2.2 folder (default latest)")
+    parser.set_defaults(handler=_export_onnx_command)
 
 
 class _TqdmProgress:
@@ -257,6 +279,13 @@ def _add_synthesize_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--emotion", help="CLAP text prompt, e.g. 'Happy'")
     parser.add_argument("--pause", type=float, default=0.3, help="seconds between sentences")
     parser.add_argument("--seed", type=int)
+    parser.add_argument(
+        "--decoder",
+        choices=DECODER_BACKENDS,
+        default="auto",
+        help="decoder arithmetic on CPU: auto (bf16 where the CPU has native bf16, else fp32; "
+        "$SONARE_DECODER overrides auto), fp32, bf16, onednn (fp32, for one-shot jobs)",
+    )
     _add_feature_options(parser)
     parser.set_defaults(handler=_synthesize_command)
 
@@ -598,6 +627,7 @@ def build_parser() -> argparse.ArgumentParser:
     phonemize_parser.set_defaults(handler=_phonemize_command)
     _add_synthesize_parser(commands)
     _add_convert_parser(commands)
+    _add_export_onnx_parser(commands)
     _add_prepare_parser(commands)
     _add_train_parser(commands)
     _add_hub_parser(commands)

@@ -182,13 +182,13 @@ class Voice:
         folder: str | Path,
         features: FeatureConfig | None = None,
         checkpoint: str | None = None,
-        fast_decoder: bool = False,
+        decoder: str = "auto",
     ) -> Voice:
         """Load a voice folder (ours or 2.2's; `checkpoint` picks a G_*.pth, default latest).
 
-        fast_decoder: the oneDNN decoder path, 5-10% faster on CPU, but oneDNN keeps kernels per
-        audio length (tens of MB each), so a long-running service grows to ~1.6 GB instead of
-        ~1.1 GB with the full-size model. Off by default; worth it for one-shot or batch jobs.
+        decoder: the decoder's CPU arithmetic (engine.model.decoder_backend): "auto" (bf16 where
+        the CPU has native bf16, else fp32), "fp32", "bf16", or "onednn" (fp32, slightly faster,
+        but its memory grows with every new audio length: one-shot or batch jobs only).
         """
         path = voice_folder(folder)
         if not path.is_dir():
@@ -199,7 +199,8 @@ class Voice:
         features = features or FeatureConfig()
         generator, config = _load_voice_files(path, checkpoint)
         generator = generator.to(features.device)
-        generator.dec.enable_fast_inference(fast_decoder)
+        backend = generator.dec.set_inference_backend(decoder)
+        logger.info("Voice %s: %s decoder", path.name, backend)
         return cls(generator, config, BertFeaturizer(features), ClapEmbedder(features), path.name)
 
     @property

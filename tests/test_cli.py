@@ -37,6 +37,17 @@ def test_synthesize_writes_a_wav_and_lists_speakers(
     assert main([*args, "--out", str(out), "--seed", "1", *features]) == 0
     info = sf.info(out)
     assert info.samplerate == 44100 and info.frames > 0
+    # --decoder picks the decoder's arithmetic: fp32 and bf16 speak alike, not bit-identically.
+    takes = {}
+    for backend in ("fp32", "bf16"):
+        path = tmp_path / f"{backend}.wav"
+        assert (
+            main([*args, "--out", str(path), "--seed", "1", "--decoder", backend, *features]) == 0
+        )
+        takes[backend] = torch.from_numpy(sf.read(path, dtype="float32")[0])
+    fp32, bf16 = takes["fp32"], takes["bf16"]
+    assert fp32.shape == bf16.shape and not torch.equal(fp32, bf16)
+    assert torch.linalg.vector_norm(bf16 - fp32) < 0.05 * torch.linalg.vector_norm(fp32)
 
 
 def test_synthesize_needs_no_model_speaker_or_network(tmp_path) -> None:

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from engine.model.commons import LRELU_SLOPE
+from engine.model.decoder_backend import DecoderBackend, resolve_decoder_backend
 from engine.model.fast_decoder import FastHifiGanDecoder, build_fast_decoder
 from engine.model.modules import ResBlock1, ResBlock2
 from engine.model.weight_norm import WeightNormConvTranspose1d
@@ -53,19 +54,29 @@ class HifiGanDecoder(nn.Module):
         self.conv_post = nn.Conv1d(channels, 1, 7, 1, padding=3, bias=False)
         if gin_channels > 0:
             self.cond = nn.Conv1d(gin_channels, upsample_initial_channel, 1)
-        # Set by enable_fast_inference; the plan is rebuilt lazily when missing or stale.
+        # Set by set_inference_backend; the oneDNN plan is rebuilt lazily when missing or stale.
         self._fast: FastHifiGanDecoder | None = None
-        self._fast_wanted = False
+        self._backend: DecoderBackend = "fp32"
+
+    @property
+    def inference_backend(self) -> DecoderBackend:
+        """The arithmetic used for CPU inference (decoder_backend.py); training is always fp32."""
+        return self._backend
+
+    def set_inference_backend(self, backend: str = "auto") -> DecoderBackend:
+        """Choose CPU inference arithmetic: "auto", "fp32", "bf16" or "onednn" (decoder_backend).
+
+        Call after the weights are final (e.g. from `prepare_for_inference`); returns the backend
+        in use ("onednn" falls back to "fp32" with a log line when oneDNN is unavailable).
+        """
+        resolved = resolve_decoder_backend(backend)
+        self._fast = build_fast_decoder(self) if resolved == "onednn" else None
+        self._backend = "fp32" if resolved == "onednn" and self._fast is None else resolved
+        return self._backend
 
     def enable_fast_inference(self, enabled: bool = True) -> bool:
-        """Use the oneDNN fast path (fast_decoder) when running without gradients on CPU.
-
-        Call after the weights are final (e.g. from `prepare_for_inference`); returns whether the
-        fast path is in use. Training and autograd always use the plain path.
-        """
-        self._fast = build_fast_decoder(self) if enabled else None
-        self._fast_wanted = self._fast is not None
-        return self._fast_wanted
+        """Use the oneDNN fp32 path ("onednn") or the plain one; returns whether oneDNN is used."""
+        return self.set_inference_backend("onednn" if enabled else "fp32") == "onednn"
 
     def __getstate__(self) -> dict[str, object]:
         # oneDNN-packed tensors cannot be pickled or deep-copied; a copy rebuilds them when used.
@@ -75,22 +86,38 @@ class HifiGanDecoder(nn.Module):
 
     def forward(self, x: Tensor, g: Tensor | None = None) -> Tensor:
         """x [b, inter, t], g [b, gin, 1] -> audio in [-1, 1], [b, 1, t * hop_length]."""
-        if (
-            self._fast_wanted
-            and not self.training
+        inference = (
+            not self.training
             and not torch.is_grad_enabled()
             and x.device.type == "cpu"
             and x.dtype == torch.float32
-        ):
+        )
+        if inference and self._backend == "bf16":
+            return self.bf16_forward(x, g)
+        if inference and self._backend == "onednn":
             # Rebuilt after a copy, or when weights changed (e.g. load_state_dict after prepare).
             if self._fast is None or not self._fast.is_current(self):
-                self.enable_fast_inference()
+                self.set_inference_backend("onednn")
             if self._fast is not None:
                 return self._fast(x, g)
         return self.plain_forward(x, g)
 
+    def bf16_forward(self, x: Tensor, g: Tensor | None = None) -> Tensor:
+        """The decoder in bfloat16 on CPU; the last convolution and tanh stay fp32.
+
+        conv_post has one output channel (cheap), and in fp32 the samples keep full resolution
+        instead of bf16's 8-bit mantissa (~-50 dB of noise on every sample).
+        """
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            hidden = self._body(x, g)
+        return self._head(hidden.float())
+
     def plain_forward(self, x: Tensor, g: Tensor | None = None) -> Tensor:
-        """The decoder in plain PyTorch ops (training, autograd, reference for the fast path)."""
+        """The decoder in plain PyTorch ops (training, autograd, reference for the fast paths)."""
+        return self._head(self._body(x, g))
+
+    def _body(self, x: Tensor, g: Tensor | None) -> Tensor:
+        """Everything before the final activation: the last stage's res-block average."""
         x = self.conv_pre(x)
         if g is not None:
             x = x + self.cond(g)
@@ -101,6 +128,9 @@ class HifiGanDecoder(nn.Module):
             for block in blocks[1:]:
                 summed.add_(block(x))  # fresh tensors: in place saves audio-rate allocations
             x = summed.div_(self.num_kernels)
+        return x
+
+    def _head(self, x: Tensor) -> Tensor:
         # The final activation uses PyTorch's default slope (0.01), as in 2.2.
         x = self.conv_post(F.leaky_relu_(x))
         return torch.tanh_(x)

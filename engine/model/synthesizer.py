@@ -324,12 +324,16 @@ class SynthesizerTrn(nn.Module):
             logw = logw + self.dp(hidden, x_mask, g=g) * (1 - sdp_ratio)
         return logw
 
-    def prepare_for_inference(self) -> SynthesizerTrn:
-        """Eval mode, weight norm folded, no gradients; returns self."""
+    def prepare_for_inference(self, decoder: str = "auto") -> SynthesizerTrn:
+        """Eval mode, weight norm folded, no gradients, decoder backend chosen; returns self.
+
+        decoder: the CPU decoder arithmetic (engine.model.decoder_backend): "auto" is bf16 on
+        CPUs with native bf16, fp32 elsewhere.
+        """
         self.eval()
         folded = fold_weight_norm(self)
         self.requires_grad_(False)
         logger.debug("Folded weight norm in %d layers", folded)
-        fast = self.dec.enable_fast_inference()
-        logger.debug("Fast oneDNN decoder %s", "enabled" if fast else "unavailable")
+        backend = self.dec.set_inference_backend(decoder)
+        logger.debug("Decoder backend for CPU inference: %s", backend)
         return self

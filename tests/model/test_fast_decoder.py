@@ -84,9 +84,9 @@ def test_falls_back_when_ops_are_missing(monkeypatch: pytest.MonkeyPatch) -> Non
         assert decoder(torch.randn(1, 12, 4)).shape == (1, 1, 64)
 
 
-def test_prepare_for_inference_enables_fast_decoder(tiny_config: ModelConfig) -> None:
-    generator = SynthesizerTrn(tiny_config).prepare_for_inference()
-    assert generator.dec._fast is not None
+def test_prepare_for_inference_can_choose_the_onednn_decoder(tiny_config: ModelConfig) -> None:
+    generator = SynthesizerTrn(tiny_config).prepare_for_inference(decoder="onednn")
+    assert generator.dec._fast is not None and generator.dec.inference_backend == "onednn"
     # Training form is unchanged: no fast-path state in the state dict.
     assert not any("fast" in key for key in generator.state_dict())
 

@@ -12,6 +12,9 @@ from engine.model import SynthesizerTrn, load_upstream_generator
 from engine.model.weight_norm import _WeightNormMixin
 
 MAX_RELATIVE_L2 = 1e-4
+# The bf16 decoder (the default on CPUs with native bf16) rounds to 8-bit mantissas: measured
+# 0.006 on the compact fixture; 2.2's own numerics are checked with the fp32 decoder.
+MAX_RELATIVE_L2_BF16 = 2e-2
 
 
 def relative_l2(ours: torch.Tensor, reference: torch.Tensor) -> float:
@@ -33,15 +36,21 @@ def test_loaded_generator_is_ready_for_inference(parity_generator: SynthesizerTr
     assert layers and all(layer.is_folded for layer in layers)
 
 
-def test_parity_cases(parity_generator: SynthesizerTrn, parity_cases: dict) -> None:
+@pytest.mark.parametrize(
+    ("backend", "max_audio_error"), [("fp32", MAX_RELATIVE_L2), ("bf16", MAX_RELATIVE_L2_BF16)]
+)
+def test_parity_cases(
+    parity_generator: SynthesizerTrn, parity_cases: dict, backend: str, max_audio_error: float
+) -> None:
     assert parity_cases["format"] == "bert-vits2-2.2-parity/1"
     inputs = parity_cases["inputs"]
     assert parity_cases["cases"], "no cases in cases.pt"
+    assert parity_generator.dec.set_inference_backend(backend) == backend
     for case in parity_cases["cases"]:
         audio, attn, y_mask, (_, z_p, _, _) = parity_generator.infer(**inputs, **case["params"])
         assert audio.dim() == 3 and audio.size(1) == 1
         error = relative_l2(audio, case["audio"])
-        assert error < MAX_RELATIVE_L2, (case["params"], error)
+        assert error < max_audio_error, (case["params"], error)
         if case.get("attn") is not None:
             assert torch.equal(attn, case["attn"].to(attn.dtype)), case["params"]
         if case.get("y_mask") is not None:
