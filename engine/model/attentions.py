@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch.nn import functional as F
 
 from engine.model.modules import LayerNorm
@@ -14,21 +14,32 @@ ATTENTION_WINDOW = 4
 MASKED_SCORE = -1e4  # 2.2's fill value for padded keys (not -inf, so padded rows stay finite)
 
 
-def _relative_offsets(length: int, window: int, device: torch.device) -> tuple[torch.Tensor, ...]:
-    """Index tables for relative attention of `length` steps with +-`window` embeddings.
+def _relative_value_index(length: int, window: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    """Keys each query sees through the +-`window` value embeddings.
 
-    Returns (key_index [t, t], key_valid [t, t], value_index [t, 2w+1], value_valid [t, 2w+1]):
-    key_index[i, j] is the embedding row of offset j - i; value_index[i, m] the key of row m.
+    Returns (value_index [t, 2w+1], value_valid [t, 2w+1]): value_index[i, m] is the key of
+    embedding row m for query i (clamped), value_valid whether that key exists.
     """
     positions = torch.arange(length, device=device)
-    offsets = positions.unsqueeze(0) - positions.unsqueeze(1)  # [t, t]: j - i
-    key_valid = offsets.abs() <= window
-    key_index = (offsets + window).clamp(0, 2 * window)
     rows = torch.arange(2 * window + 1, device=device)
     keys = positions.unsqueeze(1) + rows.unsqueeze(0) - window  # [t, 2w+1]
-    value_valid = (keys >= 0) & (keys < length)
-    value_index = keys.clamp(0, length - 1)
-    return key_index, key_valid, value_index, value_valid
+    return keys.clamp(0, length - 1), (keys >= 0) & (keys < length)
+
+
+def _add_relative_key_logits(scores: Tensor, relative_logits: Tensor, window: int) -> Tensor:
+    """scores[..., i, j] += relative_logits[..., i, j - i + window] where |j - i| <= window.
+
+    Only 2w+1 diagonals of the [t, t] scores are touched, instead of gathering and masking a
+    whole [t, t] table: over the frames of a coupling flow (t in the thousands) those tables
+    cost more than the attention's own products. The sums are the same floats.
+    """
+    length = scores.size(-1)
+    for offset in range(-window, window + 1):
+        if abs(offset) >= length:
+            continue
+        rows = slice(max(0, -offset), length - max(0, offset))
+        scores.diagonal(offset, dim1=-2, dim2=-1).add_(relative_logits[..., rows, window + offset])
+    return scores
 
 
 class MultiHeadAttention(nn.Module):
@@ -59,8 +70,8 @@ class MultiHeadAttention(nn.Module):
         for conv in (self.conv_q, self.conv_k, self.conv_v):
             nn.init.xavier_uniform_(conv.weight)
 
-    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor) -> torch.Tensor:
-        """x [b, c, t], attn_mask [b, 1, t, t] -> [b, c, t]."""
+    def forward(self, x: Tensor, attn_mask: Tensor | None) -> Tensor:
+        """x [b, c, t], attn_mask [b, 1, t, t] (None: no padding) -> [b, c, t]."""
         batch, channels, length = x.shape
 
         def split_heads(projected: torch.Tensor) -> torch.Tensor:
@@ -69,15 +80,13 @@ class MultiHeadAttention(nn.Module):
         query = split_heads(self.conv_q(x)) / math.sqrt(self.head_channels)  # [b, h, t, d]
         key = split_heads(self.conv_k(x))
         value = split_heads(self.conv_v(x))
-        key_index, key_valid, value_index, value_valid = _relative_offsets(
-            length, self.window_size, x.device
-        )
+        value_index, value_valid = _relative_value_index(length, self.window_size, x.device)
 
         scores = torch.matmul(query, key.transpose(-2, -1))  # [b, h, t, t]
         relative_logits = torch.matmul(query, self.emb_rel_k.transpose(-2, -1))  # [b, h, t, 2w+1]
-        relative_scores = relative_logits.gather(-1, key_index.expand(batch, self.n_heads, -1, -1))
-        scores = scores + relative_scores * key_valid
-        scores = scores.masked_fill(attn_mask == 0, MASKED_SCORE)
+        scores = _add_relative_key_logits(scores, relative_logits, self.window_size)
+        if attn_mask is not None:
+            scores = scores.masked_fill(attn_mask == 0, MASKED_SCORE)
         weights = self.drop(torch.softmax(scores, dim=-1))  # [b, h, t, t]
 
         output = torch.matmul(weights, value)  # [b, h, t, d]
@@ -141,7 +150,12 @@ class Encoder(nn.Module):
         self, x: torch.Tensor, x_mask: torch.Tensor, g: torch.Tensor | None = None
     ) -> torch.Tensor:
         """x [b, h, t], x_mask [b, 1, t], g [b, gin, 1] -> [b, h, t]."""
-        attn_mask = x_mask.unsqueeze(2) * x_mask.unsqueeze(-1)  # [b, 1, t, t]
+        # One utterance without padding (inference): masking changes nothing, so skip the [t, t]
+        # mask, which over a flow's frames is as large as the scores. Batches (training) keep it
+        # without asking the device whether they are padded.
+        attn_mask = None
+        if x_mask.size(0) > 1 or not bool(x_mask.all()):
+            attn_mask = x_mask.unsqueeze(2) * x_mask.unsqueeze(-1)  # [b, 1, t, t]
         x = x * x_mask
         for index in range(self.n_layers):
             if index == self.cond_layer_idx and g is not None:
