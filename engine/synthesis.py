@@ -37,6 +37,10 @@ DEFAULT_EMOTION_PROMPT = "Happy"  # 2.2's web UI default emotion text
 _UPSTREAM_GENERATOR = re.compile(r"^G_(\d+)\.pth$")
 # The first streamed piece: about 0.37 s of 44.1 kHz audio, so playback starts early.
 _FIRST_PIECE_FRAMES = 32
+# The decoder works on at most this many frames at once (~6 s at 2.2's 44.1 kHz / hop 512): a
+# long sentence's audio-rate buffers would otherwise set the process's peak memory. Measured in
+# benchmarks/synthesis_memory.py; pieces cost 2 x 16 context frames each (~6%).
+_MAX_PIECE_FRAMES = 512
 
 Emotion = str | tuple[int, np.ndarray] | None
 
@@ -350,6 +354,7 @@ class Voice:
             pieces,
             self._context_frames,
             self.config.model.hop_length,
+            max_piece_frames=_MAX_PIECE_FRAMES,
         ):
             yield audio[0, 0].float().cpu().numpy()
 

@@ -90,6 +90,26 @@ def test_decoding_in_pieces_equals_whole_decode(voice: Voice) -> None:
     torch.testing.assert_close(pieces, whole, atol=1e-5, rtol=0)
 
 
+def test_long_latents_are_decoded_in_bounded_even_pieces(voice: Voice) -> None:
+    dec = voice.generator.dec
+    g = torch.randn(1, voice.config.model.gin_channels, 1)
+    z = torch.randn(1, voice.config.model.inter_channels, 130)
+    context = decoder_context_frames(voice.config.model)
+    calls = []
+
+    def counted(latent, g=None):
+        calls.append(latent.size(-1))
+        return dec(latent, g=g)
+
+    with torch.no_grad():
+        whole = dec(z, g=g)
+        pieces = list(decode_in_pieces(counted, z, g, [8], context, 512, max_piece_frames=40))
+    torch.testing.assert_close(torch.cat(pieces, dim=-1), whole, atol=1e-5, rtol=0)
+    # 8 frames first, then 122 in four even pieces of 31 or 30 frames, each with its context.
+    assert [piece.size(-1) // 512 for piece in pieces] == [8, 31, 31, 30, 30]
+    assert max(calls) <= 40 + 2 * context
+
+
 def test_context_covers_the_decoders_receptive_field(voice: Voice) -> None:
     dec = voice.generator.dec
     z = torch.randn(1, voice.config.model.inter_channels, 120)

@@ -44,16 +44,23 @@ def decode_in_pieces(
     piece_frames: list[int],
     context_frames: int,
     hop_length: int,
+    max_piece_frames: int | None = None,
 ) -> Iterator[Tensor]:
     """Yield the decoder's audio [b, 1, samples] piece by piece for latent z [b, c, frames].
 
-    `piece_frames` gives the sizes of the leading pieces; whatever remains is one last piece.
+    `piece_frames` gives the sizes of the leading pieces; what remains is one last piece, or
+    pieces of at most `max_piece_frames` (bounding the audio-rate buffers a long sentence needs,
+    at 2 x context_frames of extra decoding per extra piece).
     """
     total = z.shape[-1]
     start = 0
     sizes = [size for size in piece_frames if size > 0]
     while start < total:
         size = sizes.pop(0) if sizes else total - start
+        if max_piece_frames is not None and size > max_piece_frames:
+            # Even pieces: a short last piece would pay the same context for little audio.
+            pieces = math.ceil(size / max_piece_frames)
+            size = math.ceil(size / pieces)
         stop = min(total, start + size)
         left = max(0, start - context_frames)
         right = min(total, stop + context_frames)
