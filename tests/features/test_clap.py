@@ -48,6 +48,36 @@ def test_text_embeddings(embedder: ClapEmbedder) -> None:
     torch.testing.assert_close(embedder.embed_text("Happy"), happy)
 
 
+def test_prompt_embeddings_are_computed_once_and_kept_bounded(
+    embedder: ClapEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.features import clap
+
+    model, _ = embedder._model_and_processor()
+    passes = []
+    original = model.get_text_features
+
+    def counted(**inputs):
+        passes.append(1)
+        return original(**inputs)
+
+    monkeypatch.setattr(model, "get_text_features", counted)
+    monkeypatch.setattr(clap, "_PROMPT_CACHE_SIZE", 2)
+    happy = embedder.embed_text("Happy")
+    happy.mul_(0)  # a caller's change does not reach the kept copy
+    again = embedder.embed_text("Happy")
+    assert len(passes) == 1 and not torch.equal(again, happy)
+    assert_embedding(again)
+    embedder.embed_text("calm")
+    embedder.embed_text("Happy")  # most recent again, so "calm" is the one to go
+    embedder.embed_text("angry")
+    assert len(passes) == 3
+    embedder.embed_text("Happy")
+    assert len(passes) == 3
+    embedder.embed_text("calm")
+    assert len(passes) == 4
+
+
 def test_text_embedding_matches_a_direct_model_call(
     embedder: ClapEmbedder, tiny_clap_dir: Path
 ) -> None:
