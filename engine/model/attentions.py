@@ -34,12 +34,25 @@ def _add_relative_key_logits(scores: Tensor, relative_logits: Tensor, window: in
     cost more than the attention's own products. The sums are the same floats.
     """
     length = scores.size(-1)
+    if torch.compiler.is_exporting():
+        return _plus_relative_key_table(scores, relative_logits, window)
     for offset in range(-window, window + 1):
         if abs(offset) >= length:
             continue
         rows = slice(max(0, -offset), length - max(0, offset))
         scores.diagonal(offset, dim1=-2, dim2=-1).add_(relative_logits[..., rows, window + offset])
     return scores
+
+
+def _plus_relative_key_table(scores: Tensor, relative_logits: Tensor, window: int) -> Tensor:
+    """_add_relative_key_logits as one gather over a [t, t] table, out of place: the form
+    torch.export (ONNX export) can trace for any length, where in-place diagonal views and a
+    branch on the length cannot be."""
+    positions = torch.arange(scores.size(-1), device=scores.device)
+    offsets = positions.unsqueeze(0) - positions.unsqueeze(1)  # [t, t]: j - i
+    index = (offsets + window).clamp(0, 2 * window)
+    table = relative_logits.gather(-1, index.expand(*relative_logits.shape[:-2], -1, -1))
+    return scores + table * (offsets.abs() <= window)
 
 
 class MultiHeadAttention(nn.Module):
@@ -152,9 +165,10 @@ class Encoder(nn.Module):
         """x [b, h, t], x_mask [b, 1, t], g [b, gin, 1] -> [b, h, t]."""
         # One utterance without padding (inference): masking changes nothing, so skip the [t, t]
         # mask, which over a flow's frames is as large as the scores. Batches (training) keep it
-        # without asking the device whether they are padded.
+        # without asking the device whether they are padded. So do exported graphs (ONNX): a
+        # data-dependent branch cannot be traced, and the mask is right for any input.
         attn_mask = None
-        if x_mask.size(0) > 1 or not bool(x_mask.all()):
+        if x_mask.size(0) > 1 or torch.compiler.is_exporting() or not bool(x_mask.all()):
             attn_mask = x_mask.unsqueeze(2) * x_mask.unsqueeze(-1)  # [b, 1, t, t]
         x = x * x_mask
         for index in range(self.n_layers):
