@@ -23,9 +23,14 @@ class AudioError(SonareError, ValueError):
     """Audio that cannot be decoded or used."""
 
 
+class MissingPackageError(SonareError, ImportError):
+    """An optional feature's Python package is not installed (the message says which)."""
+
+
 __all__ = [
     "AudioError",
     "ConfigError",
+    "MissingPackageError",
     "ModelNotFoundError",
     "SonareError",
     "TextError",

@@ -77,14 +77,25 @@ class StochasticDurationPredictor(nn.Module):
         return nll + log_q
 
     def infer(
-        self, x: Tensor, x_mask: Tensor, g: Tensor | None = None, noise_scale: float = 1.0
+        self,
+        x: Tensor,
+        x_mask: Tensor,
+        g: Tensor | None = None,
+        noise_scale: float | Tensor = 1.0,
+        noise: Tensor | None = None,
     ) -> Tensor:
-        """Sample log-durations [b, 1, t] by running the flows backwards from scaled noise."""
+        """Sample log-durations [b, 1, t] by running the flows backwards from scaled noise.
+
+        noise: the standard normal draw [b, 2, t] to use (an ONNX graph takes it as an input);
+        drawn from torch's generator when None.
+        """
         condition = self._text_condition(x, x_mask, g)
         backwards = list(reversed(self.flows))
         # 2.2 skips the last spline flow in this direction (it only matters for the unused channel).
         backwards = backwards[:-2] + [backwards[-1]]
-        z = torch.randn(x.size(0), 2, x.size(2), device=x.device, dtype=x.dtype) * noise_scale
+        if noise is None:
+            noise = torch.randn(x.size(0), 2, x.size(2), device=x.device, dtype=x.dtype)
+        z = noise * noise_scale
         for flow in backwards:
             z = flow.inverse(z, x_mask, g=condition)
         return z[:, :1]
