@@ -1,4 +1,4 @@
-"""The full-size 2.2 decoder in torch (fp32, bf16 autocast) and in ONNX Runtime (fp32, int8).
+"""The full-size 2.2 decoder in torch (fp32, bf16) and in ONNX Runtime (fp32, int8).
 
 Prints one JSON object: for 1 s and 5 s of frames (86 and 430 at hop 512, 44.1 kHz), the median
 and fastest seconds of each variant over interleaved repeats (variant A, B, C, ... then again), so
@@ -6,6 +6,8 @@ a load change on a shared machine hits every variant alike; each variant's relat
 SNR against torch fp32; ORT's memory over 50 decodes of random lengths (a fresh process, VmRSS and
 VmHWM from /proc/self/status); and the load average before and after. Random weights, weight
 norm folded (prepare_for_inference). torch and ORT use the same thread count (--threads).
+bf16: "autocast" is the whole decoder under CPU autocast; "backend" is the decoder's bf16 backend
+(HifiGanDecoder.bf16_forward), whose last convolution and tanh stay fp32.
 
 int8 variants: "dynamic" quantizes weights ahead and activations per call (ConvInteger);
 "static" calibrates activation ranges on a few random latents (QDQ, per-channel weights).
@@ -134,6 +136,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--decodes", type=int, default=50, help="decodes in the memory run")
     parser.add_argument("--no-int8", action="store_true", help="skip the quantized variants")
+    parser.add_argument(
+        "--variants", help="comma-separated variants to time (default all; torch_fp32 always)"
+    )
     parser.add_argument("--memory-only", metavar="ONNX", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_only:
@@ -179,9 +184,19 @@ def main() -> None:
                     return generator.dec(z, g=speaker)
 
             variants = {"torch_fp32": torch_fp32, "torch_bf16_autocast": torch_bf16}
+            if hasattr(generator.dec, "bf16_forward"):  # the "bf16" backend: conv_post in fp32
+
+                def torch_bf16_backend(z: torch.Tensor = z) -> torch.Tensor:
+                    with torch.inference_mode():
+                        return generator.dec.bf16_forward(z, speaker)
+
+                variants["torch_bf16_backend"] = torch_bf16_backend
             for name, runner in runners.items():
                 variants[name] = lambda runner=runner, z=z: runner(z, speaker)
-            repeats = args.repeats if frames < 200 else max(3, args.repeats // 2)
+            if args.variants:
+                wanted = {"torch_fp32", *args.variants.split(",")}
+                variants = {name: run for name, run in variants.items() if name in wanted}
+            repeats = args.repeats
             timing = time_interleaved(variants, repeats)
             reference = torch_fp32()
             for name, run in variants.items():
