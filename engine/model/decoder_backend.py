@@ -3,9 +3,10 @@
 The decoder is ~88% of synthesis time. Measured on a 2-core AVX512-BF16 machine with the
 full-size 2.2 generator (README, "Synthesis speed"):
 - "bf16": the plain decoder under CPU autocast (bfloat16 convolutions, fp32 accumulation in
-  oneDNN), with the last convolution and tanh kept in fp32. 1.7-2.3x the speed of fp32, relative
-  L2 error ~0.3% (SNR ~50 dB), memory flat across audio lengths. Only worth it where the CPU has
-  native bf16 instructions (AVX512-BF16 or AMX); elsewhere oneDNN emulates them and is slower.
+  oneDNN), with the last convolution and tanh kept in fp32. 1.7-2.3x the speed of fp32, memory
+  flat across audio lengths; against fp32 audio the demo voice keeps SNR ~45 dB (its CER within
+  0.02, benchmarks/decoder_quality.py), random full-size weights ~35 dB. Only worth it where the
+  CPU has native bf16 instructions (AVX512-BF16 or AMX); elsewhere oneDNN emulates them.
 - "fp32": the plain decoder; bounded memory, the reference.
 - "onednn": fp32 on oneDNN channels-last kernels (fast_decoder.py), 5-10% faster than "fp32",
   but oneDNN keeps buffers per audio length (~270 MB retained per distinct length at 3 s of
