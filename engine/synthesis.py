@@ -25,6 +25,7 @@ from engine.constants import AUTO_LANGUAGE, CLAP_EMBEDDING_SIZE, Language
 from engine.errors import ConfigError, ModelNotFoundError, SonareError, TextError
 from engine.features import BertFeaturizer, ClapEmbedder, FeatureConfig
 from engine.features.text_inputs import TextInputs, text_inputs
+from engine.memory import release_freed_memory
 from engine.model import CheckpointConfig, SynthesizerTrn, load_generator, load_upstream_generator
 from engine.model.checkpoint import CHECKPOINT_FORMAT, CONFIG_FILE, WEIGHTS_FILE
 from engine.model.streaming import decode_in_pieces, decoder_context_frames
@@ -316,6 +317,7 @@ class Voice:
             spoken += 1
         if not spoken:
             raise TextError(f"Nothing speakable in the text {text[:50]!r}.")
+        release_freed_memory()  # a long-running process stays flat across text lengths
 
     @torch.inference_mode()
     def _speak(
