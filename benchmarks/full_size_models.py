@@ -62,6 +62,7 @@ from tests.fixtures.tiny_models import (
     BERT_SPECIAL_TOKENS,
     CJK_PUNCTUATION,
     JP_SPECIAL_TOKENS,
+    decode_double_byte_rows,
     gb2312_level1_hanzi,
     jis_level1_kanji,
     train_english_sentencepiece,
@@ -140,7 +141,7 @@ def build_zh_bert(directory: Path) -> None:
 
     pad, unk, cls, sep, mask = BERT_SPECIAL_TOKENS
     head = [pad, *(f"[unused{i}]" for i in range(1, 100)), unk, cls, sep, mask, "<S>", "<T>"]
-    hanzi = gb2312_level1_hanzi() + _decode_rows("gb2312", range(0xD8, 0xF8))
+    hanzi = gb2312_level1_hanzi() + decode_double_byte_rows("gb2312", range(0xD8, 0xF8))
     vocab = _filled(head + ASCII_PUNCTUATION + _alphanumerics() + CJK_PUNCTUATION + hanzi,
                     ZH_BERT_CONFIG["vocab_size"])  # fmt: skip
     _write_lines(directory / "vocab.txt", vocab)
@@ -154,7 +155,7 @@ def build_jp_bert(directory: Path) -> None:
     from transformers import DebertaV2Config, DebertaV2ForMaskedLM
 
     kana = [chr(code) for code in range(0x3041, 0x3097)] + [chr(c) for c in range(0x30A1, 0x30FB)]
-    kanji = jis_level1_kanji() + _decode_rows("euc_jp", range(0xD0, 0xF5))
+    kanji = jis_level1_kanji() + decode_double_byte_rows("euc_jp", range(0xD0, 0xF5))
     vocab = _filled(JP_SPECIAL_TOKENS + ASCII_PUNCTUATION + _alphanumerics() + kana + ["ー"]
                     + CJK_PUNCTUATION + kanji, JP_BERT_CONFIG["vocab_size"])  # fmt: skip
     _write_lines(directory / "vocab.txt", vocab)
@@ -335,17 +336,6 @@ def _byte_level_decoder() -> Callable[[str], str | None]:
             return None  # part of a multi-byte character
 
     return decode
-
-
-def _decode_rows(encoding: str, lead_bytes: range) -> list[str]:
-    chars = []
-    for lead in lead_bytes:
-        for trail in range(0xA1, 0xFF):
-            try:
-                chars.append(bytes([lead, trail]).decode(encoding))
-            except UnicodeDecodeError:
-                continue
-    return chars
 
 
 def _filled(tokens: list[str], size: int) -> list[str]:

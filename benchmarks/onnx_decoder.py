@@ -31,21 +31,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable as a plain script
 
+from engine.memory import process_memory_mib  # noqa: E402
 from engine.model import CheckpointConfig, ModelConfig, SynthesizerTrn  # noqa: E402
 from engine.model.onnx_decoder import OnnxDecoder  # noqa: E402
 from engine.onnx_export import export_decoder_onnx  # noqa: E402
 
 FRAMES = {"1s": 86, "5s": 430}
-
-
-def proc_status_mb() -> dict[str, float]:
-    """VmRSS and VmHWM of this process in MB."""
-    values = {}
-    for line in Path("/proc/self/status").read_text().splitlines():
-        key, _, rest = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            values[key] = round(int(rest.split()[0]) / 1024, 1)
-    return values
 
 
 def load_average() -> list[float]:
@@ -121,12 +112,12 @@ def memory_run(path: Path, threads: int, decodes: int, seed: int) -> dict:
     decoder = OnnxDecoder(path, threads=threads)
     rng = np.random.default_rng(seed)
     g = torch.randn(1, decoder.gin_channels, 1)
-    samples = {"after_load": proc_status_mb()}
+    samples = {"after_load": process_memory_mib()}
     for index in range(1, decodes + 1):
         frames = int(rng.integers(20, 601))
         decoder(torch.randn(1, decoder.inter_channels, frames), g)
         if index in (1, 10, 25, decodes):
-            samples[f"after_{index}"] = proc_status_mb()
+            samples[f"after_{index}"] = process_memory_mib()
     return samples
 
 
@@ -215,7 +206,7 @@ def main() -> None:
         "quantization_errors": quantized["errors"],
         "decoder": results,
         "ort_fp32_memory_mb": json.loads(memory.stdout.strip().splitlines()[-1]),
-        "benchmark_process_mb": proc_status_mb(),
+        "benchmark_process_mb": process_memory_mib(),
     }, indent=2))  # fmt: skip
 
 

@@ -51,6 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # runnable as a plain script
 
 from benchmarks.full_size_models import build_feature_models, build_generator, build_once  # noqa: E402
+from engine.memory import process_memory_mib  # noqa: E402
 
 NOTE_TEXT = "The morning light spilled across the quiet harbour, and the boats rocked gently."
 NOTE_WPM = 150  # the bot tests' espeak-ng rate
@@ -118,17 +119,6 @@ def build_voice(folder: Path, features: Path, seconds: float) -> None:
 # --- measuring (one scenario per process) --------------------------------------------------------
 
 
-def memory_mib() -> dict[str, float]:
-    """This process's RSS (VmRSS: RssAnon, plus RssFile for mapped files such as safetensors
-    weights) and its peak (VmHWM), in MiB."""
-    values = {}
-    for line in Path("/proc/self/status").read_text().splitlines():
-        name, _, rest = line.partition(":")
-        if name in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
-            values[name] = round(int(rest.split()[0]) / 1024, 1)
-    return values
-
-
 class LoadLog:
     """Records each model load: what, how long, and the RSS (and peak RSS) it added."""
 
@@ -140,9 +130,9 @@ class LoadLog:
         original = getattr(owner, attribute)
 
         def loading(*args: Any, **kwargs: Any) -> Any:
-            before, started = memory_mib(), time.perf_counter()
+            before, started = process_memory_mib(), time.perf_counter()
             result = original(*args, **kwargs)
-            after = memory_mib()
+            after = process_memory_mib()
             self.loads.append({
                 "model": describe(*args),
                 "seconds": round(time.perf_counter() - started, 2),
@@ -174,14 +164,14 @@ class StageClock:
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
         started = time.perf_counter()
-        rss_before = memory_mib()["VmRSS"] if self.rss_added is not None else 0.0
+        rss_before = process_memory_mib()["VmRSS"] if self.rss_added is not None else 0.0
         try:
             yield
         finally:
             if self.seconds is not None:
                 self.seconds[name] += time.perf_counter() - started
             if self.rss_added is not None:
-                self.rss_added[name] += memory_mib()["VmRSS"] - rss_before
+                self.rss_added[name] += process_memory_mib()["VmRSS"] - rss_before
 
     def watch(self, owner: Any, attribute: str, name: str) -> None:
         """Replace `owner.attribute` by one that counts its calls as stage `name`."""
@@ -330,7 +320,7 @@ def measure(files: dict[str, Path], scenario: str, replies: int, threads: int) -
     speech.load()
     if speech.voice is None or speech.transcriber is None:
         raise SystemExit("the voice or Whisper did not load (see the log above)")
-    after_start = memory_mib()["VmRSS"]
+    after_start = process_memory_mib()["VmRSS"]
     watch_stages(speech, clock)
     chat = chat_context(speech, settings)
     note = (files["note"] / "note.ogg").read_bytes()
@@ -342,7 +332,7 @@ def measure(files: dict[str, Path], scenario: str, replies: int, threads: int) -
         for kind in kinds:
             timed[kind].append(reply(speech, chat, kind, note, clock, cold=False))
     voice = speech.voice
-    end = memory_mib()
+    end = process_memory_mib()
     return {
         "replies": {kind: summarize(first[kind], timed[kind]) for kind in kinds},
         "models_in_memory": {

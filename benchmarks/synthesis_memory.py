@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.synthesis_stream import build_files  # noqa: E402
 from engine.features import FeatureConfig  # noqa: E402
-from engine.memory import limit_onednn_cache_for_inference  # noqa: E402
+from engine.memory import limit_onednn_cache_for_inference, process_memory_mib  # noqa: E402
 from engine.model.decoder_backend import DECODER_BACKENDS  # noqa: E402
 from engine.synthesis import SynthesisParams, Voice  # noqa: E402
 
@@ -61,16 +61,6 @@ WORDS = tuple(
 )
 
 
-def memory_mib() -> dict[str, float]:
-    """VmRSS and VmHWM (peak) of this process in MiB."""
-    values = {}
-    for line in Path("/proc/self/status").read_text().splitlines():
-        key, _, rest = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            values[key] = round(int(rest.split()[0]) / 1024, 1)
-    return values
-
-
 def measure(root: Path, backend: str, count: int, threads: int, seed: int) -> dict[str, object]:
     """Synthesize `count` random texts with one voice; memory along the way."""
     limit_onednn_cache_for_inference()  # as the app, the bot and the API server do at start
@@ -80,7 +70,7 @@ def measure(root: Path, backend: str, count: int, threads: int, seed: int) -> di
     rng = random.Random(seed)
     params = SynthesisParams(seed=1, speaker="a", length_scale=4.0)
     voice.synthesize("Warm up.", params)  # BERT/CLAP load on first use
-    after_load = memory_mib()
+    after_load = process_memory_mib()
     trajectory, lengths = [], set()
     audio_seconds = 0.0
     start = time.perf_counter()
@@ -90,8 +80,8 @@ def measure(root: Path, backend: str, count: int, threads: int, seed: int) -> di
         lengths.add(len(audio))
         audio_seconds += len(audio) / rate
         if (index + 1) % 20 == 0:
-            trajectory.append({"syntheses": index + 1, **memory_mib()})
-    peak = memory_mib()["VmHWM"]
+            trajectory.append({"syntheses": index + 1, **process_memory_mib()})
+    peak = process_memory_mib()["VmHWM"]
     return {
         "decoder": voice.generator.dec.inference_backend,
         "syntheses": count,

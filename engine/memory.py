@@ -17,6 +17,7 @@ import ctypes
 import ctypes.util
 import logging
 import os
+from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
@@ -46,9 +47,24 @@ def release_freed_memory() -> None:
     trim(0)
 
 
+def process_memory_mib() -> dict[str, float]:
+    """This process's RSS now (VmRSS = RssAnon + RssFile, mapped weight files included) and its
+    peak (VmHWM), in MiB, from /proc/self/status; empty where there is no /proc."""
+    status = Path("/proc/self/status")
+    if not status.is_file():
+        return {}
+    values = {}
+    for line in status.read_text().splitlines():
+        name, _, rest = line.partition(":")
+        if name in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
+            values[name] = round(int(rest.split()[0]) / 1024, 1)
+    return values
+
+
 __all__ = [
     "INFERENCE_ONEDNN_CACHE",
     "ONEDNN_CACHE_ENV",
     "limit_onednn_cache_for_inference",
+    "process_memory_mib",
     "release_freed_memory",
 ]

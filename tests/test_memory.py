@@ -51,3 +51,12 @@ print(before - rss_mib())
     )
     assert result.returncode == 0, result.stderr
     assert float(result.stdout) > 30  # of the ~57 MiB freed
+
+
+def test_process_memory_reads_this_process() -> None:
+    before = memory.process_memory_mib()
+    block = bytearray(64 * 1024 * 1024)  # touched: bytearray zero-fills
+    after = memory.process_memory_mib()
+    assert after["VmRSS"] - before["VmRSS"] > 50 and after["VmHWM"] >= after["VmRSS"]
+    assert abs(after["RssAnon"] + after["RssFile"] - after["VmRSS"]) < 50  # plus RssShmem
+    del block
