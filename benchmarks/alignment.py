@@ -10,11 +10,14 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-from torch.utils._python_dispatch import TorchDispatchMode
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+import engine  # noqa: E402, F401  (before torch, as in the app: engine.openmp)
+
+# isort: split
+import torch  # noqa: E402
+from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
 BATCH, FRAMES, TOKENS = 12, 800, 200  # batch 12 in the 700-800 frame bucket, ~100 phones+blanks
 

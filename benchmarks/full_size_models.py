@@ -54,6 +54,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import engine  # noqa: F401  (before torch, as in the app: engine.openmp)
+
+# isort: split
 import torch
 
 from engine.constants import SAMPLE_RATE, Language

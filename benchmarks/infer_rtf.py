@@ -27,9 +27,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable as a plain script
+
+import engine  # noqa: E402, F401  (before torch, as in the app: engine.openmp)
+
+# isort: split
+import torch  # noqa: E402
 
 from engine.constants import SAMPLE_RATE  # noqa: E402
 from engine.model import InferenceOutput, ModelConfig, SynthesizerTrn  # noqa: E402

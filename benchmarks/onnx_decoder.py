@@ -27,9 +27,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable as a plain script
+
+import engine  # noqa: E402, F401  (before torch, as in the app: engine.openmp)
+
+# isort: split
+import torch  # noqa: E402
 
 from engine.memory import process_memory_mib  # noqa: E402
 from engine.model import CheckpointConfig, ModelConfig, SynthesizerTrn  # noqa: E402

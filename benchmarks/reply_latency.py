@@ -50,6 +50,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # runnable as a plain script
 
+import engine  # noqa: E402, F401  (before torch, as in the app: engine.openmp)
+
+# isort: split
 from benchmarks.full_size_models import build_feature_models, build_generator, build_once  # noqa: E402
 from engine.memory import process_memory_mib  # noqa: E402
 

@@ -19,9 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import engine  # noqa: E402, F401  (before torch, as in the app: engine.openmp)
+
+# isort: split
+import torch  # noqa: E402
 
 from benchmarks.synthesis_stream import build_files  # noqa: E402
 from engine.features import FeatureConfig  # noqa: E402

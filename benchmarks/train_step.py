@@ -20,10 +20,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+import engine  # noqa: E402, F401  (before torch, as in the app: engine.openmp)
+
+# isort: split
+import torch  # noqa: E402
 
 UPSTREAM_S_PER_STEP, UPSTREAM_GFLOPS = 10.0, 120.0
 

@@ -7,6 +7,7 @@ The apps (space_app.py, bot/) use only what is exported here and from engine's s
     sample_rate, audio = voice.synthesize("Hello!", SynthesisParams(speaker="me"))
 
 Heavy parts (torch, the model) are imported on first use, so `import engine` stays quick.
+Importing engine before torch also sets libgomp's spin count for shared CPUs (engine.openmp).
 """
 
 from __future__ import annotations
@@ -22,11 +23,15 @@ from engine.errors import (
     TextError,
 )
 from engine.lazy import lazy_attributes
+from engine.openmp import prefer_short_spin_waits
 from engine.text import CleanedText, PhoneSequence, clean_text, phonemize
 
 if TYPE_CHECKING:
     from engine.features import BertFeaturizer, ClapEmbedder, FeatureConfig
     from engine.synthesis import SynthesisParams, Voice
+
+# None of the imports above loads torch, so libgomp has not read its settings yet.
+prefer_short_spin_waits()
 
 _LAZY = {
     "BertFeaturizer": "engine.features",
