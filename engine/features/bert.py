@@ -37,14 +37,23 @@ _MODEL_CLASS_NAMES = MappingProxyType(
 TRIPLE_ORDER = (Language.ZH, Language.JP, Language.EN)
 
 CacheKey = tuple[Language, str, tuple[int, ...]]
+# The feature cache keeps one row per token (~4 kB each), expanded per phone on every call (2-5x
+# the rows); 32 MiB holds ~8,000 tokens, a few hundred sentences.
+_CACHE_MAX_BYTES = 32 * 2**20
 
 
 class _LruCache:
-    """A bounded, thread-safe least-recently-used map; size 0 stores nothing."""
+    """A bounded, thread-safe least-recently-used map of tensors; size 0 stores nothing.
 
-    def __init__(self, max_size: int) -> None:
+    Bounded by entry count and by the tensors' bytes: a long-running app sees texts of every
+    length, and a count alone let the cache grow by the longest texts' features.
+    """
+
+    def __init__(self, max_size: int, max_bytes: int) -> None:
         self._max_size = max_size
+        self._max_bytes = max_bytes
         self._items: OrderedDict[Hashable, torch.Tensor] = OrderedDict()
+        self._bytes = 0
         self._lock = threading.Lock()
 
     def get(self, key: Hashable) -> torch.Tensor | None:
@@ -55,13 +64,22 @@ class _LruCache:
             return value
 
     def put(self, key: Hashable, value: torch.Tensor) -> None:
-        if self._max_size == 0:
+        size = value.nbytes
+        if self._max_size == 0 or size > self._max_bytes:
             return
         with self._lock:
+            replaced = self._items.pop(key, None)
+            self._bytes -= replaced.nbytes if replaced is not None else 0
             self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self._max_size:
-                self._items.popitem(last=False)
+            self._bytes += size
+            while len(self._items) > self._max_size or self._bytes > self._max_bytes:
+                _, evicted = self._items.popitem(last=False)
+                self._bytes -= evicted.nbytes
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the tensors held."""
+        return self._bytes
 
     def __len__(self) -> int:
         return len(self._items)
@@ -69,6 +87,7 @@ class _LruCache:
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self._bytes = 0
 
 
 class BertFeaturizer:
@@ -84,7 +103,7 @@ class BertFeaturizer:
         self._encode_lock = threading.Lock()
         self._tokenizers: dict[Language, Any] = {}
         self._models: dict[Language, PreTrainedModel] = {}
-        self._cache = _LruCache(self.config.lru_size)
+        self._cache = _LruCache(self.config.lru_size, _CACHE_MAX_BYTES)
 
     @property
     def loaded_languages(self) -> tuple[Language, ...]:
@@ -118,16 +137,15 @@ class BertFeaturizer:
         language = _parse_language(language)
         counts = _validate_word2ph(word2ph)
         key: CacheKey = (language, text, counts)
-        cached = self._cache.get(key)
-        if cached is not None:
-            return cached.clone()
-        inputs = self._encode(text, language)
-        _check_token_count(inputs, counts, text, language, self._hf_tokenizer(language))
-        token_features = self._token_features(inputs, language)  # [n_tokens, 1024]
+        token_features = self._cache.get(key)  # [n_tokens, 1024]
+        if token_features is None:
+            inputs = self._encode(text, language)
+            _check_token_count(inputs, counts, text, language, self._hf_tokenizer(language))
+            token_features = self._token_features(inputs, language)
+            self._cache.put(key, token_features)
         repeats = torch.tensor(counts, dtype=torch.long)
-        phone_features = torch.repeat_interleave(token_features, repeats, dim=0).T.contiguous()
-        self._cache.put(key, phone_features)
-        return phone_features.clone()
+        # A new tensor on every call: the caller may change it, the cache never sees that.
+        return torch.repeat_interleave(token_features, repeats, dim=0).T.contiguous()
 
     def features_triple(
         self,

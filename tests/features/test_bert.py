@@ -14,6 +14,7 @@ import transformers
 from engine.constants import BERT_HIDDEN_SIZE, DEFAULT_BERT_MODELS, Language
 from engine.errors import ConfigError, ModelNotFoundError, TextError
 from engine.features import BertFeaturizer, FeatureConfig
+from engine.features import bert as bert_module
 
 TEXTS = {
     Language.ZH: "你好，世界！我们在说话。",
@@ -176,6 +177,27 @@ def test_cache_is_bounded(tiny_feature_config: FeatureConfig) -> None:
         for text in (first, second, first):
             featurizer.features(text, [1, 1, 1, 1, 1], Language.ZH)
         assert calls[0] == 3
+
+
+def test_cache_holds_token_rows_within_a_byte_budget(
+    tiny_feature_config: FeatureConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A long-running app speaks texts of every length: the cache must stay small (here: two
+    # sentences' tokens), whatever the count limit, and hold one row per token, not per phone.
+    featurizer = BertFeaturizer(tiny_feature_config)
+    texts = ["你好，世界！", "我们在说话。", "今天天气很好。"]
+    rows = [len(word2ph_for(featurizer, text, Language.ZH)) for text in texts]
+    row_bytes = BERT_HIDDEN_SIZE * 4
+    monkeypatch.setattr(bert_module, "_CACHE_MAX_BYTES", (rows[1] + rows[2]) * row_bytes)
+    featurizer = BertFeaturizer(tiny_feature_config)
+    with count_forward_calls(featurizer.model(Language.ZH)) as calls:
+        for text in texts:
+            word2ph = [3] * len(word2ph_for(featurizer, text, Language.ZH))
+            assert featurizer.features(text, word2ph, Language.ZH).shape[1] == 3 * len(word2ph)
+        assert featurizer._cache.nbytes == (rows[1] + rows[2]) * row_bytes  # tokens, not phones
+        for text in reversed(texts):  # the last two are kept, the first was dropped
+            featurizer.features(text, [3] * len(word2ph_for(featurizer, text, Language.ZH)), "ZH")
+        assert calls[0] == 4
 
 
 def test_word2ph_not_matching_tokens_is_a_text_error(featurizer: BertFeaturizer) -> None:
