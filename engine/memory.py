@@ -1,14 +1,17 @@
 """Keeping a long-running synthesis process's memory flat on CPU.
 
-A process that speaks many texts of different lengths grows for two reasons
-(benchmarks/synthesis_memory.py, 200 random texts with the full-size 2.2 generator):
+A process that speaks many texts of different lengths grows for three reasons
+(benchmarks/synthesis_memory.py, random texts with the full-size 2.2 generator):
 - oneDNN compiles a kernel ("primitive") per convolution and input shape and keeps up to 1024
   of them, ~0.5-0.9 MB each; a sentence of a new length adds ~200 (text encoder, flow, decoder).
-  A smaller cache costs synthesis nothing, since a new length misses the cache anyway; training
-  repeats a bounded set of shapes and keeps oneDNN's default.
+- torch's oneDNN glue (ideep) keeps its own 1024 most recent convolutions per shape for the
+  bfloat16 decoder, each with its kernel and buffers: ~1 MB more per new text.
+  Smaller caches cost synthesis little, since a new length misses them anyway; training repeats
+  a bounded set of shapes and keeps the defaults.
 - glibc keeps freed audio-rate buffers in its heap, fragmented by the varying sizes;
   malloc_trim hands the free pages back after each text.
-Measured over 40 texts: peak 1508 MiB with only the trim, 1177 MiB with both (1 thread).
+Measured over 40 texts (RSS after loading -> after 40): 878 -> 945 MiB with the oneDNN cap and the
+trim, 878 -> 903 MiB (flat after the first 10) with the ideep cap too.
 """
 
 from __future__ import annotations
@@ -16,19 +19,23 @@ from __future__ import annotations
 import ctypes
 import os
 from pathlib import Path
+from types import MappingProxyType
 
-ONEDNN_CACHE_ENV = "ONEDNN_PRIMITIVE_CACHE_CAPACITY"
-INFERENCE_ONEDNN_CACHE = 128
+# Environment variable -> entries kept, for oneDNN's kernel cache and ideep's convolution cache.
+INFERENCE_KERNEL_CACHES = MappingProxyType(
+    {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": 128, "LRU_CACHE_CAPACITY": 16}
+)
 
 
 def limit_onednn_cache_for_inference() -> None:
-    """Cap oneDNN's kernel cache for a synthesis process (app, bot, API server, CLI).
+    """Cap oneDNN's and ideep's kernel caches for a synthesis process (app, bot, API server, CLI).
 
-    oneDNN reads the setting when it first compiles a kernel, so call this at start, before any
+    Both read their setting when they first compile a kernel, so call this at start, before any
     model runs; a value already in the environment is kept. Training subprocesses are started
-    without it (engine.training.jobs).
+    without them (engine.training.jobs).
     """
-    os.environ.setdefault(ONEDNN_CACHE_ENV, str(INFERENCE_ONEDNN_CACHE))
+    for variable, entries in INFERENCE_KERNEL_CACHES.items():
+        os.environ.setdefault(variable, str(entries))
 
 
 def release_freed_memory() -> None:
@@ -57,8 +64,7 @@ def process_memory_mib() -> dict[str, float]:
 
 
 __all__ = [
-    "INFERENCE_ONEDNN_CACHE",
-    "ONEDNN_CACHE_ENV",
+    "INFERENCE_KERNEL_CACHES",
     "limit_onednn_cache_for_inference",
     "process_memory_mib",
     "release_freed_memory",

@@ -25,7 +25,7 @@ from typing import Any
 
 from engine.errors import ConfigError
 from engine.files import write_json_atomic
-from engine.memory import ONEDNN_CACHE_ENV
+from engine.memory import INFERENCE_KERNEL_CACHES
 from engine.training.metrics import read_metrics
 from engine.training.request import TrainingRequest
 from engine.training.state import (
@@ -289,7 +289,8 @@ def _child_env(hub_token: str | bool | None = None) -> dict[str, str]:
     source_root = str(Path(__file__).resolve().parents[2])
     paths = [source_root, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": os.pathsep.join(paths)}
-    env.pop(ONEDNN_CACHE_ENV, None)  # the app's small inference cache would slow training
+    for variable in INFERENCE_KERNEL_CACHES:  # the app's small inference caches would slow training
+        env.pop(variable, None)
     if hub_token is not None:
         env.pop("HF_TOKEN", None)
         env["HF_TOKEN_PATH"] = os.devnull  # nor the login cache of whoever runs the app
