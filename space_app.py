@@ -18,7 +18,7 @@ import gradio as gr
 from huggingface_hub import get_token
 
 from engine import AUTO_LANGUAGE, ConfigError, SonareError, phonemize
-from engine.memory import limit_onednn_cache_for_inference
+from engine.memory import limit_kernel_caches_for_inference
 from engine.text import SYMBOLS
 from engine.training import stop_running_jobs
 from webapp.access import AccessMode
@@ -248,7 +248,7 @@ def main() -> None:
     period: the app passes SIGTERM on to its training runs and waits for them up to
     SONARE_STOP_TIMEOUT_S seconds (default 25)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    limit_onednn_cache_for_inference()  # training runs are subprocesses without it
+    limit_kernel_caches_for_inference()  # training runs are subprocesses without it
     try:
         services = Services.from_env()
     except ConfigError as error:

@@ -35,7 +35,7 @@ import engine  # noqa: E402, F401  (before torch, as in the app: engine.openmp)
 import torch  # noqa: E402
 
 from engine.constants import SAMPLE_RATE  # noqa: E402
-from engine.memory import limit_onednn_cache_for_inference  # noqa: E402
+from engine.memory import limit_kernel_caches_for_inference  # noqa: E402
 from engine.model import InferenceOutput, ModelConfig, SynthesizerTrn  # noqa: E402
 from engine.model.decoder_backend import DECODER_BACKENDS  # noqa: E402
 
@@ -172,7 +172,7 @@ def main() -> None:
         "--background-load", type=int, default=0, help="busy processes beside the measurement"
     )
     args = parser.parse_args()
-    limit_onednn_cache_for_inference()  # as the app, the bot and the API server do at start
+    limit_kernel_caches_for_inference()  # as the app, the bot and the API server do at start
     torch.set_num_threads(args.threads)
     with background_load(args.background_load):
         results = run_benchmark(args)

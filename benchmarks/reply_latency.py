@@ -54,7 +54,7 @@ import engine  # noqa: E402, F401  (before torch, as in the app: engine.openmp)
 
 # isort: split
 from benchmarks.full_size_models import build_feature_models, build_generator, build_once  # noqa: E402
-from engine.memory import limit_onednn_cache_for_inference, process_memory_mib  # noqa: E402
+from engine.memory import limit_kernel_caches_for_inference, process_memory_mib  # noqa: E402
 
 NOTE_TEXT = "The morning light spilled across the quiet harbour, and the boats rocked gently."
 NOTE_WPM = 150  # the bot tests' espeak-ng rate
@@ -315,7 +315,7 @@ def measure(files: dict[str, Path], scenario: str, replies: int, threads: int) -
 
     from bot.speech import SpeechService
 
-    limit_onednn_cache_for_inference()  # as bot/__main__.py does at start
+    limit_kernel_caches_for_inference()  # as bot/__main__.py does at start
     torch.set_num_threads(threads)
     log, clock = LoadLog(), StageClock()
     watch_loads(log)

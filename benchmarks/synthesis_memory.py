@@ -28,7 +28,7 @@ import torch  # noqa: E402
 
 from benchmarks.synthesis_stream import build_files  # noqa: E402
 from engine.features import FeatureConfig  # noqa: E402
-from engine.memory import limit_onednn_cache_for_inference, process_memory_mib  # noqa: E402
+from engine.memory import limit_kernel_caches_for_inference, process_memory_mib  # noqa: E402
 from engine.model.decoder_backend import DECODER_BACKENDS  # noqa: E402
 from engine.synthesis import SynthesisParams, Voice  # noqa: E402
 
@@ -66,7 +66,7 @@ WORDS = tuple(
 
 def measure(root: Path, backend: str, count: int, threads: int, seed: int) -> dict[str, object]:
     """Synthesize `count` random texts with one voice; memory along the way."""
-    limit_onednn_cache_for_inference()  # as the app, the bot and the API server do at start
+    limit_kernel_caches_for_inference()  # as the app, the bot and the API server do at start
     torch.set_num_threads(threads)
     features = FeatureConfig.from_file(root / "features.json")
     voice = Voice.load(root / "voice", features, decoder=backend)

@@ -25,7 +25,7 @@ from bot.handlers import STATE_KEY, BotState
 from bot.logs import configure_logging
 from bot.settings import BotSettings
 from engine.errors import SonareError
-from engine.memory import limit_onednn_cache_for_inference
+from engine.memory import limit_kernel_caches_for_inference
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Read the settings, build the bot and run it."""
     args = build_parser().parse_args(argv)
-    limit_onednn_cache_for_inference()
+    limit_kernel_caches_for_inference()
     try:
         settings = BotSettings.load(Path(args.config)) if args.config else BotSettings.from_env()
     except SonareError as error:

@@ -63,10 +63,10 @@ def _feature_config(args: argparse.Namespace) -> FeatureConfig:
 
 def _synthesize_command(args: argparse.Namespace) -> int:
     from engine.audio import save_wav
-    from engine.memory import limit_onednn_cache_for_inference
+    from engine.memory import limit_kernel_caches_for_inference
     from engine.synthesis import SynthesisParams, Voice, voice_folder
 
-    limit_onednn_cache_for_inference()
+    limit_kernel_caches_for_inference()
 
     model = args.model
     if model is None:
@@ -556,9 +556,9 @@ def _serve_command(args: argparse.Namespace) -> int:
     from engine.api.server import ServeOptions, serve
     from engine.api.settings import ApiSettings
     from engine.asr import AsrConfig
-    from engine.memory import limit_onednn_cache_for_inference
+    from engine.memory import limit_kernel_caches_for_inference
 
-    limit_onednn_cache_for_inference()
+    limit_kernel_caches_for_inference()
 
     device = resolve_device(args.device)
     asr_model = args.asr_model or os.environ.get("SONARE_ASR_MODEL") or "small"

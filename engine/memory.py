@@ -27,7 +27,7 @@ INFERENCE_KERNEL_CACHES = MappingProxyType(
 )
 
 
-def limit_onednn_cache_for_inference() -> None:
+def limit_kernel_caches_for_inference() -> None:
     """Cap oneDNN's and ideep's kernel caches for a synthesis process (app, bot, API server, CLI).
 
     Both read their setting when they first compile a kernel, so call this at start, before any
@@ -65,7 +65,7 @@ def process_memory_mib() -> dict[str, float]:
 
 __all__ = [
     "INFERENCE_KERNEL_CACHES",
-    "limit_onednn_cache_for_inference",
+    "limit_kernel_caches_for_inference",
     "process_memory_mib",
     "release_freed_memory",
 ]

@@ -23,7 +23,7 @@ def test_inference_caps_are_defaults_and_training_runs_without_them(
     for variable in caches:
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("LRU_CACHE_CAPACITY", "2048")
-    memory.limit_onednn_cache_for_inference()
+    memory.limit_kernel_caches_for_inference()
     assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == str(
         caches["ONEDNN_PRIMITIVE_CACHE_CAPACITY"]
     )
@@ -33,9 +33,9 @@ def test_inference_caps_are_defaults_and_training_runs_without_them(
 
 KERNEL_CACHE_SCRIPT = """
 import torch
-from engine.memory import limit_onednn_cache_for_inference, process_memory_mib, release_freed_memory
+from engine import memory
 
-limit_onednn_cache_for_inference()
+memory.limit_kernel_caches_for_inference()
 torch.manual_seed(0)
 layers = torch.nn.Sequential(
     *[torch.nn.Conv1d(64, 64, 3, dilation=d, padding=d) for d in range(1, 17)]
@@ -46,12 +46,12 @@ def speak(frames):  # the bfloat16 decoder's path: convolutions under CPU autoca
         layers(torch.randn(1, 64, frames))
 
 speak(20)
-release_freed_memory()
-before = process_memory_mib()["VmRSS"]
+memory.release_freed_memory()
+before = memory.process_memory_mib()["VmRSS"]
 for frames in range(40, 90):  # 50 texts of new lengths
     speak(frames)
-release_freed_memory()
-print(process_memory_mib()["VmRSS"] - before)
+memory.release_freed_memory()
+print(memory.process_memory_mib()["VmRSS"] - before)
 """
 
 
