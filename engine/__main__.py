@@ -511,18 +511,37 @@ def _add_hub_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _corpus_command(args: argparse.Namespace) -> int:
-    from engine.corpus import CorpusConfig, build_espeak_corpus
-
-    config = CorpusConfig(
-        language=args.language, minutes=args.minutes, seed=args.seed, held_out=args.held_out,
-        speaker=args.speaker, voice=args.voice, val_per_speaker=args.val_per_speaker,
-    )  # fmt: skip
+    from engine.corpus import (
+        CorpusConfig,
+        VoicesCorpusConfig,
+        build_espeak_corpus,
+        build_voices_corpus,
+    )
 
     def progress(done: int, total: int) -> None:
         if not args.json and (done % 25 == 0 or done == total):
             print(f"spoken {done} sentences", file=sys.stderr)
 
-    summary = build_espeak_corpus(args.out_dir, config, progress)
+    if args.corpus_kind == "voices":
+        voices = VoicesCorpusConfig(
+            speakers=tuple(args.speakers),
+            minutes=args.minutes,
+            seed=args.seed,
+            held_out=args.held_out,
+            val_per_speaker=args.val_per_speaker,
+        )
+        summary = build_voices_corpus(args.out_dir, voices, progress)
+    else:
+        config = CorpusConfig(
+            language=args.language,
+            minutes=args.minutes,
+            seed=args.seed,
+            held_out=args.held_out,
+            speaker=args.speaker,
+            voice=args.voice,
+            val_per_speaker=args.val_per_speaker,
+        )
+        summary = build_espeak_corpus(args.out_dir, config, progress)
     if args.json:
         print(json.dumps(summary.to_dict(), ensure_ascii=False))
     else:
@@ -533,21 +552,118 @@ def _corpus_command(args: argparse.Namespace) -> int:
 
 
 def _add_corpus_parser(commands: argparse._SubParsersAction) -> None:
+    from engine.corpus import BASE_SPEAKERS, VOICES
+
     parser = commands.add_parser(
-        "corpus", help="build a synthetic dataset: shipped sentences read by espeak-ng"
+        "corpus", help="build a dataset: shipped sentences read by offline voices"
     )
     kinds = parser.add_subparsers(dest="corpus_kind", required=True)
     espeak = kinds.add_parser("espeak", help="espeak-ng reads the sentence list (no BERT needed)")
-    espeak.add_argument("out_dir", help="dataset folder to create (re-running resumes)")
     espeak.add_argument("--minutes", type=float, default=15.0, help="training speech (default 15)")
     espeak.add_argument("--language", default="EN", help="EN or ZH")
-    espeak.add_argument("--seed", type=int, default=0, help="sentence shuffle (held-out choice)")
-    espeak.add_argument("--held-out", type=int, default=30, help="sentences kept out of training")
     espeak.add_argument("--speaker", help="speaker name (default espeak-<lang>)")
     espeak.add_argument("--voice", help="espeak-ng voice (default en-us / cmn)")
-    espeak.add_argument("--val-per-speaker", type=int, default=4, help="validation lines")
-    espeak.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
-    espeak.set_defaults(handler=_corpus_command)
+    voices = kinds.add_parser(
+        "voices", help="real recorded voices (festival, flite, Piper) read the EN sentence list"
+    )
+    voices.add_argument(
+        "--speakers",
+        nargs="+",
+        default=list(BASE_SPEAKERS),
+        choices=sorted(VOICES),
+        metavar="NAME",
+        help=f"speakers (default: {' '.join(BASE_SPEAKERS)}; known: {', '.join(sorted(VOICES))})",
+    )
+    voices.add_argument(
+        "--minutes", type=float, default=15.0, help="training speech per speaker (default 15)"
+    )
+    for kind in (espeak, voices):
+        kind.add_argument("out_dir", help="dataset folder to create (re-running resumes)")
+        kind.add_argument("--seed", type=int, default=0, help="sentence shuffle (held-out choice)")
+        kind.add_argument("--held-out", type=int, default=30, help="sentences kept out of training")
+        kind.add_argument("--val-per-speaker", type=int, default=4, help="validation lines")
+        kind.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+        kind.set_defaults(handler=_corpus_command)
+
+
+def _clone_command(args: argparse.Namespace) -> int:
+    import os
+
+    from engine.cloning import CloneRequest, clone_voice
+    from engine.prepare import AsrConfig
+
+    device = resolve_device(args.device)
+    model = args.asr_model or os.environ.get("SONARE_ASR_MODEL") or "small"
+    asr = AsrConfig(
+        backend=args.asr_backend,
+        model=model,
+        device=device,
+        compute_type=whisper_compute_type(device),
+    )
+    request = CloneRequest(
+        audio=tuple(Path(path) for path in args.audio),
+        name=args.name,
+        language=args.language,
+        minutes=args.minutes,
+        out=args.out,
+        work=args.work,
+        base=args.base,
+        asr=asr,
+        features=_feature_config(args),
+        learning_rate=args.learning_rate,
+        batch_size=args.batch_size,
+    )
+    stop = threading.Event()  # Ctrl-C or SIGTERM: keep the best voice so far, resume next time
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+
+    def progress(update: Any) -> None:
+        if not args.json:
+            print(f"[{update.stage}] {update.message}", file=sys.stderr, flush=True)
+
+    result = clone_voice(request, progress, stop)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False))
+    print(result.summary(), file=sys.stderr)
+    if result.voice_dir is None:
+        return 1
+    print(result.voice_dir)  # the last line: the voice folder
+    return 0
+
+
+def _add_clone_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "clone", help="a person's recordings -> a voice that sounds like them (resumable)"
+    )
+    parser.add_argument(
+        "--audio",
+        nargs="+",
+        required=True,
+        metavar="FILE_OR_DIR",
+        help="their recordings (files, or folders of them)",
+    )
+    parser.add_argument("--name", required=True, help="the person's (speaker) name")
+    parser.add_argument("--language", default="EN", help="ZH, JP or EN (default EN)")
+    parser.add_argument(
+        "--minutes", type=float, default=20.0, help="fine-tuning budget in minutes (default 20)"
+    )
+    parser.add_argument("--out", help="voice folder to write (default <data>/voices/NAME)")
+    parser.add_argument("--work", help="dataset folder to work in (default <data>/datasets/NAME)")
+    parser.add_argument("--base", help="base voice folder, 2.2 base or Hub id (default: built-in)")
+    parser.add_argument(
+        "--asr-backend", choices=["faster-whisper", "openai-whisper"], default="faster-whisper"
+    )
+    parser.add_argument(
+        "--asr-model",
+        help="Whisper for transcripts and scoring (default $SONARE_ASR_MODEL, else small)",
+    )
+    parser.add_argument("--learning-rate", type=float, help="default: the preset's")
+    parser.add_argument("--batch-size", type=int, help="default: the preset's")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON too")
+    _add_feature_options(parser)
+    parser.set_defaults(handler=_clone_command)
 
 
 def _serve_command(args: argparse.Namespace) -> int:
@@ -638,6 +754,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_parser(commands)
     _add_hub_parser(commands)
     _add_corpus_parser(commands)
+    _add_clone_parser(commands)
     _add_serve_parser(commands)
     return parser
 

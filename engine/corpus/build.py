@@ -1,6 +1,8 @@
-"""Build a synthetic dataset: sentences read by espeak-ng, in Sonare's dataset layout.
+"""Build a speech dataset from the shipped sentence lists, in Sonare's dataset layout: read by
+espeak-ng (one synthetic speaker), or by several real recorded voices that install offline.
 
     summary = build_espeak_corpus("data/espeak-en", CorpusConfig(minutes=15, language="EN"))
+    summary = build_voices_corpus("data/voices", VoicesCorpusConfig(minutes=15))
 
 The sentence list ships with the engine (sentences_<lang>.txt). A seeded shuffle picks the
 held-out sentences first (never spoken into the training data: they test what a model learned)
@@ -22,7 +24,8 @@ from typing import Any
 
 from engine.audio import save_wav
 from engine.constants import Language
-from engine.corpus.espeak import espeak_version, speak
+from engine.corpus.espeak import espeak_version
+from engine.corpus.voices import BASE_SPEAKERS, EspeakSpeaker, Speaker, corpus_voice
 from engine.dataset.labels import LabelLine, write_labels
 from engine.dataset.layout import DatasetLayout, check_speaker_name
 from engine.errors import ConfigError
@@ -32,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 SENTENCES_DIR = Path(__file__).parent
 CORPUS_FILE = "corpus.json"  # what was built, from what, with which seed
-HELD_OUT_DIR = "heldout"  # espeak-ng's own audio of the held-out sentences (the ceiling)
+HELD_OUT_DIR = "heldout"  # the speakers' own audio of the held-out sentences (the ceiling)
 HELD_OUT_LIST = "heldout.list"  # path|speaker|LANG|text, as esd.list
 ESPEAK_VOICES = {Language.EN: "en-us", Language.ZH: "cmn"}
 Progress = Callable[[int, int], None]
@@ -130,96 +133,265 @@ def build_espeak_corpus(
     root: str | Path, config: CorpusConfig | None = None, progress: Progress | None = None
 ) -> CorpusSummary:
     """Speak the sentences into `root` (a dataset folder) and prepare it for training."""
-    from engine.prepare import PrepareConfig, prepare_dataset
-
     config = config or CorpusConfig()
     layout = DatasetLayout(Path(root))
-    _check_same_corpus(layout, config)
+    _check_same_corpus(layout, _espeak_settings(config))
     held_out, candidates = split_sentences_for(config)
-    speaker, language = config.speaker_name, Language.parse(config.language)
-    labels, seconds, target_s = [], 0.0, config.minutes * 60
-    total = len(held_out) + len(candidates)
-    for index, text in enumerate(candidates):
-        if seconds >= target_s:
+    speaker = EspeakSpeaker(config.espeak_voice, config.words_per_minute)
+    plan = _SpeakerPlan(
+        config.speaker_name,
+        Language.parse(config.language),
+        speaker,
+        candidates,
+        config.minutes * 60,
+        layout.root / HELD_OUT_DIR,
+    )
+    labels, seconds, held_out_labels = _speak(layout, plan, held_out, progress)
+    record = {
+        "kind": "espeak-ng synthetic speech (not a person's voice)",
+        "espeak_ng": espeak_version(),
+        "config": _espeak_settings(config),
+        "train_sentences": len(labels),
+        "train_minutes": round(seconds / 60, 3),
+        "held_out": held_out,
+        "sentences": f"engine/corpus/sentences_{config.language.lower()}.txt (CC0)",
+    }
+    _finish(layout, labels, held_out_labels, record, _README.format(**record["config"]))
+    summary = _prepare(layout, config.language, config.val_per_speaker, loudness=False)
+    logger.info(
+        "Corpus: %d sentences, %.1f min of speech, %d held out",
+        len(labels),
+        seconds / 60,
+        len(held_out),
+    )
+    return CorpusSummary(
+        layout.root,
+        len(labels),
+        round(seconds / 60, 2),
+        held_out,
+        summary.train_count,
+        summary.val_count,
+    )
+
+
+@dataclass(frozen=True)
+class VoicesCorpusConfig:
+    """A corpus of several offline voices (engine.corpus.voices) reading the EN sentence list.
+
+    Every speaker reads the same held-out sentences (heldout/<speaker>/: their unseen real
+    clips, for CER and speaker similarity) and its own share of the training sentences: speaker
+    k starts k/n of the way into the shuffled list, so the speakers together cover more text.
+    """
+
+    speakers: tuple[str, ...] = BASE_SPEAKERS
+    minutes: float = 15.0  # training speech per speaker
+    seed: int = 0
+    held_out: int = 30
+    val_per_speaker: int = 4
+    allow_held_out_person: bool = False  # awb is the clone benchmark's stranger
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "speakers", tuple(self.speakers))
+        if not self.speakers or len(set(self.speakers)) != len(self.speakers):
+            raise ConfigError("Name one or more different speakers.")
+        for name in self.speakers:
+            voice = corpus_voice(name)
+            if voice.language != Language.EN:
+                raise ConfigError(f"{name} is not an English voice; this corpus reads English.")
+            if voice.held_out and not self.allow_held_out_person:
+                raise ConfigError(
+                    f"{name} is the held-out person the clone benchmark uses: keep it out of "
+                    "training sets."
+                )
+        if not 0 < self.minutes <= 600:
+            raise ConfigError(f"minutes must be in (0, 600], got {self.minutes}.")
+        if self.held_out < 0 or self.val_per_speaker < 0:
+            raise ConfigError("held_out and val_per_speaker must be 0 or more.")
+
+    def settings(self) -> dict[str, Any]:
+        """What the corpus was built from (compared on resume)."""
+        return {
+            "kind": "voices",
+            "speakers": list(self.speakers),
+            "seed": self.seed,
+            "held_out": self.held_out,
+            "language": "EN",
+        }
+
+
+def build_voices_corpus(
+    root: str | Path, config: VoicesCorpusConfig | None = None, progress: Progress | None = None
+) -> CorpusSummary:
+    """Several offline voices read the EN sentences into `root`, prepared for training (no BERT
+    features); loudness is matched across speakers (-23 dBFS), since the programs differ."""
+    config = config or VoicesCorpusConfig()
+    layout = DatasetLayout(Path(root))
+    _check_same_corpus(layout, config.settings())
+    held_out, candidates = split_sentences_for(
+        CorpusConfig(language="EN", seed=config.seed, held_out=config.held_out)
+    )
+    labels, held_out_labels, minutes = [], [], {}
+    for index, name in enumerate(config.speakers):
+        voice = corpus_voice(name)
+        shift = len(candidates) * index // len(config.speakers)
+        plan = _SpeakerPlan(
+            name,
+            Language.EN,
+            voice.speaker(),
+            candidates[shift:] + candidates[:shift],
+            config.minutes * 60,
+            layout.root / HELD_OUT_DIR / name,
+        )
+        spoken, seconds, held = _speak(layout, plan, held_out, progress)
+        labels += spoken
+        held_out_labels += held
+        minutes[name] = round(seconds / 60, 3)
+        logger.info("Corpus: %s read %d sentences (%.1f min)", name, len(spoken), seconds / 60)
+    record = {
+        "kind": "real recorded voices from offline speech synthesizers (see speakers)",
+        "config": config.settings() | {"minutes": config.minutes},
+        "speakers": {name: corpus_voice(name).to_dict() for name in config.speakers},
+        "train_minutes": minutes,
+        "held_out": held_out,
+        "sentences": "engine/corpus/sentences_en.txt (CC0)",
+    }
+    _finish(layout, labels, held_out_labels, record, _voices_readme(config))
+    summary = _prepare(layout, "EN", config.val_per_speaker, loudness=True)
+    return CorpusSummary(
+        layout.root,
+        len(labels),
+        round(sum(minutes.values()), 2),
+        held_out,
+        summary.train_count,
+        summary.val_count,
+    )
+
+
+@dataclass(frozen=True)
+class _SpeakerPlan:
+    name: str
+    language: Language
+    speaker: Speaker
+    candidates: list[str]
+    target_s: float
+    held_out_dir: Path
+
+
+def _speak(
+    layout: DatasetLayout, plan: _SpeakerPlan, held_out: list[str], progress: Progress | None
+) -> tuple[list[LabelLine], float, list[LabelLine]]:
+    """(training labels, their seconds, held-out labels) of one speaker, speaking what is
+    missing (files already there were written atomically, so they are whole)."""
+    labels, seconds = [], 0.0
+    total = len(held_out) + len(plan.candidates)
+    for index, text in enumerate(plan.candidates):
+        if seconds >= plan.target_s:
             break
-        path = layout.slices_dir(speaker) / f"{speaker}_{index:04d}.wav"
-        seconds += _spoken(path, text, config)
-        labels.append(LabelLine(layout.relative(path), speaker, language, text))
+        path = layout.slices_dir(plan.name) / f"{plan.name}_{index:04d}.wav"
+        seconds += _spoken(path, text, plan.speaker)
+        labels.append(LabelLine(layout.relative(path), plan.name, plan.language, text))
         if progress is not None:
             progress(index + 1, total)
-    if seconds < target_s:
+    if seconds < plan.target_s:
         raise ConfigError(
-            f"The {config.language} sentence list gives only {seconds / 60:.1f} minutes of "
-            f"speech (asked for {config.minutes:g}); ask for fewer minutes."
+            f"The {plan.language.value} sentence list gives only {seconds / 60:.1f} minutes of "
+            f"speech (asked for {plan.target_s / 60:g}); ask for fewer minutes."
         )
     held_out_labels = []
     for index, text in enumerate(held_out):
-        path = layout.root / HELD_OUT_DIR / f"heldout_{index:03d}.wav"
-        _spoken(path, text, config)
-        held_out_labels.append(LabelLine(layout.relative(path), speaker, language, text))
-    write_labels(layout.root / HELD_OUT_LIST, held_out_labels)
-    write_labels(layout.esd_list, labels)
-    _write_corpus_record(layout, config, len(labels), seconds, held_out)
-    prepare = PrepareConfig(
-        stages=("resample", "text"), bert_tokenizers=False, language=config.language,
-        val_per_speaker=config.val_per_speaker,
-    )  # fmt: skip
-    summary = prepare_dataset(layout.root, config=prepare)
-    logger.info("Corpus: %d sentences, %.1f min of speech, %d held out",
-                len(labels), seconds / 60, len(held_out))  # fmt: skip
-    return CorpusSummary(
-        layout.root, len(labels), round(seconds / 60, 2), held_out,
-        summary.train_count, summary.val_count,
-    )  # fmt: skip
+        path = plan.held_out_dir / f"heldout_{index:03d}.wav"
+        _spoken(path, text, plan.speaker)
+        held_out_labels.append(LabelLine(layout.relative(path), plan.name, plan.language, text))
+    return labels, seconds, held_out_labels
 
 
-def _spoken(path: Path, text: str, config: CorpusConfig) -> float:
+def _spoken(path: Path, text: str, speaker: Speaker) -> float:
     """Seconds of speech in `path`, speaking `text` into it first unless it is already there."""
     import soundfile as sf
 
     if path.is_file():  # written atomically: a file that exists is whole
         info = sf.info(str(path))
         return info.frames / info.samplerate
-    rate, audio = speak(text, config.espeak_voice, config.words_per_minute)
+    rate, audio = speaker.speak(text)
     save_wav(path, audio, rate)
     return len(audio) / rate
 
 
-def _write_corpus_record(
-    layout: DatasetLayout, config: CorpusConfig, count: int, seconds: float, held_out: list[str]
+def _finish(
+    layout: DatasetLayout,
+    labels: list[LabelLine],
+    held_out_labels: list[LabelLine],
+    record: dict[str, Any],
+    readme: str,
 ) -> None:
-    record = {
-        "kind": "espeak-ng synthetic speech (not a person's voice)",
-        "espeak_ng": espeak_version(),
-        "config": dataclasses.asdict(config) | {"speaker": config.speaker_name,
-                                                "voice": config.espeak_voice},
-        "train_sentences": count,
-        "train_minutes": round(seconds / 60, 3),
-        "held_out": held_out,
-        "sentences": f"engine/corpus/sentences_{config.language.lower()}.txt (CC0)",
-    }  # fmt: skip
+    write_labels(layout.root / HELD_OUT_LIST, held_out_labels)
+    write_labels(layout.esd_list, labels)
     write_json_atomic(layout.root / CORPUS_FILE, record)
-    write_text_atomic(layout.root / "README.txt", _README.format(**record["config"]))
+    write_text_atomic(layout.root / "README.txt", readme)
 
 
-def _check_same_corpus(layout: DatasetLayout, config: CorpusConfig) -> None:
+def _prepare(layout: DatasetLayout, language: str, val_per_speaker: int, loudness: bool) -> Any:
+    from engine.prepare import PrepareConfig, prepare_dataset
+
+    prepare = PrepareConfig(
+        stages=("resample", "text"),
+        bert_tokenizers=False,
+        language=language,
+        val_per_speaker=val_per_speaker,
+        normalize_loudness=loudness,
+    )
+    return prepare_dataset(layout.root, config=prepare)
+
+
+def _espeak_settings(config: CorpusConfig) -> dict[str, Any]:
+    return dataclasses.asdict(config) | {
+        "speaker": config.speaker_name,
+        "voice": config.espeak_voice,
+    }
+
+
+def _check_same_corpus(layout: DatasetLayout, now: dict[str, Any]) -> None:
     """Resuming into a folder built with other settings would mix two corpora: refuse."""
     path = layout.root / CORPUS_FILE
     if not path.is_file():
         return
     before = read_json_object(path, "corpus record").get("config", {})
-    now = dataclasses.asdict(config) | {
-        "speaker": config.speaker_name,
-        "voice": config.espeak_voice,
-    }
-    changed = sorted(k for k in ("language", "seed", "held_out", "speaker", "voice",
-                                 "words_per_minute") if before.get(k) != now[k])  # fmt: skip
+    keys = (
+        "kind",
+        "speakers",
+        "language",
+        "seed",
+        "held_out",
+        "speaker",
+        "voice",
+        "words_per_minute",
+    )
+    changed = sorted(key for key in keys if key in now and before.get(key) != now[key])
     if changed:
         raise ConfigError(
             f"{layout.root} holds a corpus built with other {', '.join(changed)}; "
             "choose an empty folder."
         )
 
+
+def _voices_readme(config: VoicesCorpusConfig) -> str:
+    lines = [
+        f"- {name}: {v.description}; {v.source}; licence: {v.licence}"
+        for name in config.speakers
+        if (v := corpus_voice(name))
+    ]
+    return _VOICES_README.format(
+        speakers="\n".join(lines), seed=config.seed, held_out=config.held_out
+    )
+
+
+_VOICES_README = """Speech corpus made by `python -m engine corpus voices`.
+Recorded voices of offline speech synthesizers read sentences from Sonare's own sentence list
+(engine/corpus/sentences_en.txt, CC0). Speakers, where they come from and their licences:
+{speakers}
+Seed {seed}; every speaker reads the same {held_out} held-out sentences (heldout/<speaker>/,
+listed in heldout.list), never in train.list or val.list.
+"""
 
 _README = """Synthetic speech corpus made by `python -m engine corpus espeak`.
 Every recording is espeak-ng (voice {voice}) reading sentences from Sonare's own sentence list:
