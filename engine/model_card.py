@@ -49,7 +49,29 @@ def write_model_card(
         f"steps.{origin} Speakers: {', '.join(config.speakers)}. "
         f"Sample rate: {config.sample_rate} Hz.\n"
     )
+    likeness = similarity_rows(losses)
+    if likeness:
+        body += (
+            f"\n## Sounds like the speaker (step {step})\n\nCosine similarity of the speaker "
+            "encoder (Resemblyzer) between the voice's evaluation samples and the speaker's real "
+            "recordings; the ceiling is those recordings scored against each other.\n\n"
+            f"| speaker | similarity | ceiling |\n| --- | ---: | ---: |\n{likeness}"
+        )
     if losses:
         rows = "".join(f"| {name} | {value:.4f} |\n" for name, value in sorted(losses.items()))
         body += f"\n## Latest losses (step {step})\n\n| metric | value |\n| --- | --- |\n{rows}"
     path.write_text("\n".join(front) + "\n" + body, encoding="utf-8")
+
+
+def similarity_rows(metrics: Mapping[str, float]) -> str:
+    """Markdown table rows (speaker, similarity, ceiling) from val/similarity/<speaker> and
+    val/similarity_ceiling/<speaker> metrics ("" without any)."""
+    prefix, ceiling_prefix = "val/similarity/", "val/similarity_ceiling/"
+    rows = []
+    for name, value in sorted(metrics.items()):
+        if name.startswith(prefix):
+            speaker = name.removeprefix(prefix)
+            ceiling = metrics.get(ceiling_prefix + speaker)
+            shown = "—" if ceiling is None else f"{ceiling:.2f}"
+            rows.append(f"| {speaker} | {value:.2f} | {shown} |\n")
+    return "".join(rows)

@@ -28,8 +28,10 @@ CURVES = {
     "loss/d/total": "discriminator total",
     "val/mel_loss": "validation mel loss",
 }
+SIMILARITY = "val/similarity/"
+SIMILARITY_CEILING = "val/similarity_ceiling/"
 MAX_SAMPLES = 2
-PollResult = tuple[str, pd.DataFrame, Any, Any, str]
+PollResult = tuple[str, pd.DataFrame, pd.DataFrame, Any, Any, str]
 
 
 def run_dir_of(services: Services, dataset: str) -> Path:
@@ -157,22 +159,30 @@ def stop_training(services: Services, run_dir: str | None) -> str:
 def poll_training(services: Services, run_dir: str | None) -> PollResult:
     """The run's status, loss curves, newest samples and log tail (called every ~2 s)."""
     if not run_dir:
-        return "No training run yet.", _empty_curves(), None, None, ""
+        return _quiet("No training run yet.")
     try:
         run = _own_run(services, run_dir)
         place = services.training_queue.position(run)
         if place:
-            text = f"**waiting** — {_ordinal(place)} in line for the machine"
-            return text, _empty_curves(), None, None, ""
+            return _quiet(f"**waiting** — {_ordinal(place)} in line for the machine")
         status = TrainingJob(run).status()
         failure = services.training_queue.failure(run)
         if failure and not status.running:
-            return f"⚠️ Training could not start: {failure}", _empty_curves(), None, None, ""
+            return _quiet(f"⚠️ Training could not start: {failure}")
     except Exception as error:  # noqa: BLE001
-        return describe_error(error), _empty_curves(), None, None, ""
+        return _quiet(describe_error(error))
     samples = [str(path) for path in status.samples[:MAX_SAMPLES]]
     samples += [None] * (MAX_SAMPLES - len(samples))
-    return format_status(status), loss_curves(status.metrics), *samples, status.log_tail
+    text = format_status(status)
+    likeness = similarity_line(status.metrics)
+    if likeness:
+        text += f"\n\n🗣️ {likeness}"
+    curves = loss_curves(status.metrics), similarity_curves(status.metrics)
+    return text, *curves, *samples, status.log_tail
+
+
+def _quiet(text: str) -> PollResult:
+    return text, _empty_curves(), _empty_curves(), None, None, ""
 
 
 def training_report(services: Services, dataset: str) -> dict[str, Any]:
@@ -295,6 +305,41 @@ def loss_curves(metrics: list[dict[str, Any]]) -> pd.DataFrame:
         if isinstance(record.get(key), int | float)
     ]
     return pd.DataFrame(rows, columns=["step", "value", "curve"]) if rows else _empty_curves()
+
+
+def similarity_curves(metrics: list[dict[str, Any]]) -> pd.DataFrame:
+    """Long-format rows of each speaker's similarity (their samples against their real clips)
+    and its ceiling (their real clips against each other), for the second plot."""
+    rows = []
+    for record in metrics:
+        for key, value in record.items():
+            if not isinstance(value, int | float) or "step" not in record:
+                continue
+            if key.startswith(SIMILARITY):
+                curve = f"{key.removeprefix(SIMILARITY)}: the voice"
+            elif key.startswith(SIMILARITY_CEILING):
+                curve = f"{key.removeprefix(SIMILARITY_CEILING)}: own recordings"
+            else:
+                continue
+            rows.append({"step": int(record["step"]), "value": float(value), "curve": curve})
+    return pd.DataFrame(rows, columns=["step", "value", "curve"]) if rows else _empty_curves()
+
+
+def similarity_line(metrics: list[dict[str, Any]]) -> str:
+    """The newest evaluation's similarity in words, per speaker ("you" for a dataset of one):
+    'sounds like you: 0.78 — your own recordings score 0.85 against each other'."""
+    from engine.similarity import describe_similarity
+
+    latest = next((r for r in reversed(metrics) if any(k.startswith(SIMILARITY) for k in r)), {})
+    speakers = [key.removeprefix(SIMILARITY) for key in latest if key.startswith(SIMILARITY)]
+    lines = []
+    for name in speakers:
+        who = "you" if len(speakers) == 1 else name
+        ceiling = latest.get(SIMILARITY_CEILING + name)
+        lines.append(describe_similarity(latest[SIMILARITY + name], ceiling, who))
+    if not lines:
+        return ""
+    return f"At step {latest.get('step')}: " + "; ".join(lines) + "."
 
 
 def _empty_curves() -> pd.DataFrame:
@@ -441,9 +486,14 @@ def build_train_tab(services: Services) -> dict[str, Any]:
             start = gr.Button("Start or resume", variant="primary", elem_id="train-start")
             stop = gr.Button("Stop", variant="stop", elem_id="train-stop")
         status = gr.Markdown("No training run yet.", elem_id="train-status")
-        curves = gr.LinePlot(
-            _empty_curves(), x="step", y="value", color="curve", title="Losses", height=300
-        )
+        with gr.Row():
+            curves = gr.LinePlot(
+                _empty_curves(), x="step", y="value", color="curve", title="Losses", height=300
+            )
+            likeness = gr.LinePlot(
+                _empty_curves(), x="step", y="value", color="curve", height=300,
+                title="Sounds like the speaker (1 = the same voice)",
+            )  # fmt: skip
         with gr.Row():
             samples = [gr.Audio(label=f"Eval sample {i + 1}", type="filepath") for i in range(2)]
         with gr.Accordion("Log", open=False):
@@ -541,7 +591,7 @@ def build_train_tab(services: Services) -> dict[str, Any]:
         timer.tick(
             _poll,
             [run_dir],
-            [status, curves, *samples, log],
+            [status, curves, likeness, *samples, log],
             concurrency_limit=None,
             show_progress="hidden",
             api_visibility="private",

@@ -59,6 +59,9 @@ class TrainConfig:
     # val/wer (EN) against the val text, an intelligibility curve. None: off.
     eval_asr_model: str | None = None
     eval_asr_backend: str = "faster-whisper"  # or "openai-whisper"
+    # Score each speaker's eval samples with the speaker encoder against that speaker's real
+    # clips (val/similarity/<speaker>, engine.similarity); runs offline on the CPU.
+    eval_similarity: bool = True
     # Push the latest checkpoint to this Hub repo ("owner/name") every hub_interval_s seconds
     # and once at the end (engine.hub_sync). None: off. The token comes from HF_TOKEN.
     hub_repo: str | None = None

@@ -1,10 +1,14 @@
-"""Evaluation during training: validation mel loss, a few spoken samples, and (optionally)
-what a Whisper model hears in them (val/cer, val/wer), on the main process with its own RNG.
+"""Evaluation during training: validation mel loss, a few spoken samples of every speaker, how
+much each speaker's samples sound like that speaker's real clips (val/similarity/<speaker>, with
+the ceiling val/similarity_ceiling/<speaker>: the real clips scored against each other), and
+(optionally) what a Whisper model hears in them (val/cer, val/wer, val/cer/<speaker>); on the
+main process with its own RNG.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 from collections.abc import Iterator
@@ -25,7 +29,9 @@ from engine.asr import (
 from engine.audio import resample, save_wav
 from engine.constants import Language
 from engine.dataset.labels import CleanedLine
+from engine.files import write_json_atomic
 from engine.model.synthesizer import SynthesizerTrn
+from engine.similarity import NoSpeechError, SpeakerEncoder, SpeakerProfile
 from engine.spectrogram import mel_spectrogram, spectrogram_to_mel
 from engine.training.data import TrainingDataset, collate_batch
 from engine.training.metrics import append_metrics
@@ -36,6 +42,9 @@ logger = logging.getLogger(__name__)
 # The eval ASR decodes greedily, once, and briefly: a curve point, not a transcription.
 EVAL_ASR_MAX_TOKENS = 128
 EVAL_SAMPLE_MAX_FRAMES = 2000
+MAX_SAMPLE_SPEAKERS = 8  # a dataset of many speakers gets samples of the first eight
+PROFILE_CLIPS = 16  # real clips per speaker in a speaker's profile
+PROFILES_FILE = "speaker_profiles.json"  # in the run folder: profiles of the real clips
 
 
 def evaluate(s: Session) -> float | None:
@@ -48,7 +57,11 @@ def evaluate(s: Session) -> float | None:
         with evaluation_rng(s.accelerator.device):
             loss = validation_mel_loss(generator, s.val_set, s.mel_basis)
             samples = write_samples(s, generator)
-            metrics = {"val/mel_loss": loss, **intelligibility(s, samples)}
+            metrics = {
+                "val/mel_loss": loss,
+                **intelligibility(s, samples),
+                **speaker_similarity(s, samples),
+            }
         generator.train()
         s.accelerator.log(metrics, step=s.progress.step)
         append_metrics(s.out_dir, {"step": s.progress.step, **metrics})
@@ -107,7 +120,8 @@ def write_samples(s: Session, generator: SynthesizerTrn) -> list[tuple[np.ndarra
     written = []
     device = next(generator.parameters()).device
     folder = s.out_dir / "samples" / f"step_{s.progress.step:08d}"
-    for index in range(min(s.run.train.eval_samples, len(s.val_set))):
+    chosen = sample_indices(s.val_set.lines, s.run.train.eval_samples)
+    for number, index in enumerate(chosen):
         b = collate_batch([s.val_set[index]])
         # Bounded before the flow: early in training the duration predictor can ask for minutes
         # of frames, and the flow's attention is quadratic in them.
@@ -118,9 +132,22 @@ def write_samples(s: Session, generator: SynthesizerTrn) -> list[tuple[np.ndarra
         )  # fmt: skip
         audio = generator.dec(latent.z * latent.y_mask, g=latent.g)
         samples = audio[0, 0].float().cpu().numpy()
-        save_wav(folder / f"{index}.wav", samples, s.run.audio.sampling_rate)
+        save_wav(folder / f"{number}.wav", samples, s.run.audio.sampling_rate)
         written.append((samples, s.val_set.lines[index]))
     return written
+
+
+def sample_indices(lines: list[CleanedLine], per_speaker: int) -> list[int]:
+    """Which validation lines to speak: the first `per_speaker` of each speaker, speakers in the
+    order they first appear (at most MAX_SAMPLE_SPEAKERS)."""
+    chosen: dict[str, list[int]] = {}
+    for index, line in enumerate(lines):
+        if line.speaker not in chosen and len(chosen) == MAX_SAMPLE_SPEAKERS:
+            continue
+        picked = chosen.setdefault(line.speaker, [])
+        if len(picked) < per_speaker:
+            picked.append(index)
+    return [index for indices in chosen.values() for index in indices]
 
 
 def _eval_transcriber(s: Session) -> Transcriber | None:
@@ -153,10 +180,12 @@ def intelligibility(s: Session, samples: list[tuple[np.ndarray, CleanedLine]]) -
         for audio, line in samples:
             audio_16k = resample(audio, s.run.audio.sampling_rate, WHISPER_SAMPLE_RATE)
             heard = transcriber.transcribe(audio_16k, line.language.value).text
+            cer = character_error_rate(line.norm_text, heard)
+            scores.setdefault(f"val/cer/{line.speaker}", []).append(cer)
             if line.language == Language.EN:
                 scores["val/wer"].append(word_error_rate(line.norm_text, heard))
             else:
-                scores["val/cer"].append(character_error_rate(line.norm_text, heard))
+                scores["val/cer"].append(cer)
     except Exception as error:  # the ASR is optional: it must never stop training
         logger.warning("Eval ASR disabled for this run (no val/cer, val/wer): %s", error)
         s.asr_disabled, s.transcriber = True, None
@@ -176,3 +205,69 @@ def _release_transcriber(s: Session) -> None:
     """
     if s.transcriber is not None and hasattr(s.transcriber, "unload"):
         s.transcriber.unload()
+
+
+def speaker_similarity(
+    s: Session, samples: list[tuple[np.ndarray, CleanedLine]]
+) -> dict[str, float]:
+    """Per speaker, the mean similarity of its samples to its real clips' profile, and that
+    profile's ceiling; val/similarity is the mean over the speakers. Optional like the ASR: a
+    failure logs one warning and turns the metric off for the run."""
+    if not s.run.train.eval_similarity or s.similarity_disabled or not samples:
+        return {}
+    try:
+        profiles = _speaker_profiles(s)
+        encoder = _encoder(s)
+        scores: dict[str, list[float]] = {}
+        for audio, line in samples:
+            try:
+                embedding = encoder.embed(audio, s.run.audio.sampling_rate)
+                score = profiles[line.speaker].score(embedding)
+            except NoSpeechError:  # early in training a sample can be silence: like nobody
+                score = 0.0
+            scores.setdefault(line.speaker, []).append(score)
+    except Exception as error:  # the metric is optional: it must never stop training
+        logger.warning("Speaker similarity disabled for this run: %s", error)
+        s.similarity_disabled = True
+        return {}
+    metrics = {f"val/similarity/{name}": float(np.mean(v)) for name, v in scores.items()}
+    for name in scores:
+        if profiles[name].ceiling is not None:
+            metrics[f"val/similarity_ceiling/{name}"] = float(profiles[name].ceiling)
+    metrics["val/similarity"] = float(np.mean([np.mean(v) for v in scores.values()]))
+    return metrics
+
+
+def _encoder(s: Session) -> SpeakerEncoder:
+    if s.speaker_encoder is None:
+        s.speaker_encoder = SpeakerEncoder().load()
+    return s.speaker_encoder
+
+
+def _speaker_profiles(s: Session) -> dict[str, SpeakerProfile]:
+    """Each speaker's profile from up to PROFILE_CLIPS of its training clips (evenly spread),
+    kept in the run folder and made again when the clips change."""
+    if s.speaker_profiles is not None:
+        return s.speaker_profiles
+    dataset = s.loader.dataset
+    clips: dict[str, list[str]] = {}
+    for line in dataset.lines:
+        clips.setdefault(line.speaker, []).append(line.path)
+    chosen = {
+        name: paths[:: max(1, len(paths) // PROFILE_CLIPS)][:PROFILE_CLIPS]
+        for name, paths in clips.items()
+    }
+    path = s.out_dir / PROFILES_FILE
+    stored = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    profiles = {}
+    for name, paths in chosen.items():
+        record = stored.get(name, {})
+        if record.get("clips") == paths:
+            profiles[name] = SpeakerProfile.from_dict(record["profile"])
+            continue
+        embeddings = _encoder(s).embed_files(dataset.layout.resolve(p) for p in paths)
+        profiles[name] = SpeakerProfile.from_embeddings(name, embeddings)
+        stored[name] = {"clips": paths, "profile": profiles[name].to_dict()}
+    write_json_atomic(path, stored)
+    s.speaker_profiles = profiles
+    return profiles

@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader
 
 from engine.asr import Transcriber
 from engine.model.synthesizer import SynthesizerTrn
+from engine.similarity import SpeakerEncoder, SpeakerProfile
 from engine.training.config import RunConfig
 from engine.training.data import BucketBatchSampler, TrainingDataset
 from engine.training.precision import Precision
@@ -42,6 +43,9 @@ class Session:
     progress: TrainingProgress = field(default_factory=TrainingProgress)
     transcriber: Transcriber | None = None  # the eval ASR (train.eval_asr_model), loaded lazily
     asr_disabled: bool = False  # set when it failed: warned once, then skipped for the run
+    speaker_encoder: SpeakerEncoder | None = None  # for val/similarity, loaded lazily
+    speaker_profiles: dict[str, SpeakerProfile] | None = None  # of the real training clips
+    similarity_disabled: bool = False  # as asr_disabled
     stop: threading.Event | None = None  # set (e.g. by a SIGTERM handler) to stop after a save
     base_model: str | None = None  # the Hub repo id the run was fine-tuned from, for model cards
 

@@ -19,6 +19,8 @@ from webapp.train_tab import (
     resolve_base,
     select_dataset,
     show_preset,
+    similarity_curves,
+    similarity_line,
     start_training,
     stop_training,
 )
@@ -48,10 +50,14 @@ def test_train_poll_finish_and_attach(services_with_dataset: Services, one_threa
 
     final = _wait(services, run_dir)
     assert final.startswith("**finished** — step 2 / 2"), final
-    status, curves, sample, _, log = poll_training(services, run_dir)
+    status, curves, likeness, sample, _, log = poll_training(services, run_dir)
     assert "Newest voice: `step_00000002`" in status
     assert set(curves["curve"]) >= {"mel loss (G)", "validation mel loss"}
     assert curves["step"].max() == 2
+    # Every evaluation scores the speaker's samples against their real clips (and the ceiling).
+    speaker = likeness["curve"].iloc[0].split(":")[0]
+    assert set(likeness["curve"]) == {f"{speaker}: the voice", f"{speaker}: own recordings"}
+    assert likeness["step"].tolist().count(2) == 2 and "sounds like you: " in status
     assert sample is not None and Path(sample).suffix == ".wav" and Path(sample).is_file()
     assert isinstance(log, str)
     assert any("trained" in label for label, _ in find_voices(services))
@@ -114,7 +120,7 @@ def test_base_models_resolve_inside_the_data_root(services: Services) -> None:
 
 
 def test_poll_without_a_run_and_curves_from_metrics(services: Services) -> None:
-    status, curves, first, second, log = poll_training(services, None)
+    status, curves, likeness, first, second, log = poll_training(services, None)
     assert status == "No training run yet." and curves.empty and first is second is None
     assert "not yours" in poll_training(services, "/nonexistent/run")[0]
     assert poll_training(services, str(services.data_root / "run"))[0].startswith("**idle**")
@@ -128,6 +134,15 @@ def test_poll_without_a_run_and_curves_from_metrics(services: Services) -> None:
         "discriminator total", "generator total", "mel loss (G)", "validation mel loss",
     ]  # fmt: skip
     assert curves[curves["curve"] == "validation mel loss"]["value"].tolist() == [2.5]
+    assert likeness.empty and similarity_curves(metrics).empty and similarity_line(metrics) == ""
+    latest = {"step": 20, "val/similarity/ann": 0.781, "val/similarity_ceiling/ann": 0.85}
+    scored = [*metrics, latest | {"val/similarity/bo": 0.5, "val/similarity": 0.64}]
+    assert similarity_line(scored) == (
+        "At step 20: sounds like ann: 0.78 — ann's own recordings score 0.85 against each "
+        "other; sounds like bo: 0.50."
+    )
+    curves = similarity_curves(scored)["curve"]
+    assert sorted(curves) == ["ann: own recordings", "ann: the voice", "bo: the voice"]
     assert stop_training(services, None) == "No training run is attached."
 
 

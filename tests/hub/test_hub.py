@@ -217,6 +217,16 @@ def test_model_card_names_base_model_and_latest_losses(fake_hub, tiny_voice_dir,
     assert "base_model: community/base-22\n" in front
     assert '  "loss/g/mel": 21.2500\n' in front and '  "val/mel_loss": 1.5000\n' in front
     assert "| loss/d/total | 3.5000 |" in card and "time" not in front
+    assert "Sounds like the speaker" not in card  # no similarity measured
+
+
+def test_model_card_says_how_much_the_voice_sounds_like_its_speakers(fake_hub, tiny_voice_dir):
+    losses = {"val/similarity/alice": 0.7812, "val/similarity_ceiling/alice": 0.853}
+    losses |= {"val/similarity/bob": 0.51, "val/similarity": 0.65}
+    push_checkpoint(tiny_voice_dir, _config(fake_hub), losses=losses, backoff_s=0.01)
+    card = fake_hub.files(REPO)["README.md"].decode()
+    assert "## Sounds like the speaker" in card
+    assert "| alice | 0.78 | 0.85 |" in card and "| bob | 0.51 | — |" in card
 
 
 def test_resolve_model_folder_takes_folders_and_hub_ids(fake_hub, tiny_voice_dir, tmp_path):

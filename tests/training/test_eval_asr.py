@@ -32,6 +32,7 @@ def test_eval_samples_are_transcribed_into_wer(tiny_dataset: Path, tmp_path: Pat
     for record in records:  # the val line is English: word error rate, no CER
         assert isinstance(record["val/wer"], float) and record["val/wer"] >= 0
         assert "val/cer" not in record
+        assert record["val/cer/alice"] >= 0  # and the CER of each speaker's samples
 
 
 @pytest.mark.slow
