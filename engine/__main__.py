@@ -612,6 +612,9 @@ def _clone_command(args: argparse.Namespace) -> int:
         features=_feature_config(args),
         learning_rate=args.learning_rate,
         batch_size=args.batch_size,
+        config=args.config,
+        chunk_s=args.eval_every_s,
+        min_speech_s=args.min_speech_s,
     )
     stop = threading.Event()  # Ctrl-C or SIGTERM: keep the best voice so far, resume next time
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -661,6 +664,22 @@ def _add_clone_parser(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--learning-rate", type=float, help="default: the preset's")
     parser.add_argument("--batch-size", type=int, help="default: the preset's")
+    parser.add_argument(
+        "--config",
+        help="training preset (default configs/clone_small.json for a small base, "
+        "configs/train_base.json for a full-size one)",
+    )
+    parser.add_argument(
+        "--eval-every-s",
+        type=float,
+        help="seconds of training between scores (default about 1/6 of --minutes, 1-10 min)",
+    )
+    parser.add_argument(
+        "--min-speech-s",
+        type=float,
+        default=60.0,
+        help="refuse recordings with less speech than this (default 60)",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON too")
     _add_feature_options(parser)
     parser.set_defaults(handler=_clone_command)

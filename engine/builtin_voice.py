@@ -15,6 +15,7 @@ from engine.model.checkpoint import CONFIG_FILE
 # voices/ beside engine/ in a checkout (the repo root); the name the apps show it under.
 BUILTIN_VOICES_DIR = Path(__file__).resolve().parent.parent / "voices"
 DEFAULT_VOICE_NAME = "demo-en"
+BASE_VOICE_NAME = "base-en"  # the multi-speaker base that `clone` adds people to
 
 
 def builtin_voice_dir(name: str = DEFAULT_VOICE_NAME) -> Path:
@@ -34,6 +35,7 @@ def has_builtin_voice(name: str = DEFAULT_VOICE_NAME) -> bool:
 
 
 __all__ = [
+    "BASE_VOICE_NAME",
     "builtin_voice_dir",
     "BUILTIN_VOICES_DIR",
     "DEFAULT_VOICE_NAME",

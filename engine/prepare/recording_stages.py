@@ -210,6 +210,14 @@ def _transcribe_one(
         raise
     # How sure Whisper was of the language it detected: the review table flags the unsure ones.
     sure = transcript.language_probability if language is None else None
-    context.manifest.record("transcribe", item.key, input_hash, text=text,
-                            language_probability=sure and round(sure, 3))  # fmt: skip
+    # How well Whisper could make out the words: clone's input check reads it (engine.cloning).
+    logprob = transcript.avg_logprob
+    context.manifest.record(
+        "transcribe",
+        item.key,
+        input_hash,
+        text=text,
+        language_probability=sure and round(sure, 3),
+        avg_logprob=None if logprob is None else round(logprob, 3),
+    )
     return LabelLine(item.key, item.speaker, heard, text)

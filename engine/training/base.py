@@ -1,4 +1,5 @@
-"""Starting a run from a base model: 2.2's G_/D_/DUR_*.pth folder or a Sonare checkpoint folder.
+"""Starting a run from a base model: 2.2's G_/D_/DUR_*.pth folder or a Sonare checkpoint folder
+(whose discriminators, when it ships them, are in discriminators.safetensors).
 
 The speaker table is the only part allowed to differ: `emb_g` keeps the overlapping rows and new
 speakers start at the mean of the old ones. Everything else loads strictly.
@@ -13,17 +14,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save
 from torch import Tensor, nn
 
 from engine.errors import ModelNotFoundError
+from engine.files import write_atomic
 from engine.model.checkpoint import WEIGHTS_FILE, read_checkpoint_config, read_checkpoint_weights
 from engine.model.config import ModelConfig
+from engine.model.errors import CheckpointFormatError
 from engine.model.state_dicts import load_state_dict_strictly
 from engine.model.upstream import read_upstream_checkpoint, read_upstream_config
 
 logger = logging.getLogger(__name__)
 
 SPEAKER_TABLE = "emb_g.weight"
+# A Sonare base's discriminators beside its generator, so a fine-tune does not start them afresh.
+DISCRIMINATORS_FILE = "discriminators.safetensors"
+_PARTS = ("discriminator", "duration_discriminator")
 BERT_PROJECTIONS = {"ZH": "bert_proj", "JP": "ja_bert_proj", "EN": "en_bert_proj"}
 
 
@@ -53,8 +61,13 @@ def read_base_model(directory: str | Path) -> BaseModel:
     directory = Path(directory)
     if (directory / WEIGHTS_FILE).is_file():
         config = read_checkpoint_config(directory)
+        parts = read_discriminators(directory)
         return BaseModel(
-            read_checkpoint_weights(directory), None, None, config.model, str(directory)
+            read_checkpoint_weights(directory),
+            parts.get("discriminator"),
+            parts.get("duration_discriminator"),
+            config.model,
+            str(directory),
         )
     g_path = _latest_upstream(directory, "G")
     if g_path is None:
@@ -72,6 +85,42 @@ def read_base_model(directory: str | Path) -> BaseModel:
     model = read_upstream_config(config_json).model if config_json.is_file() else None
     generator = read_upstream_checkpoint(g_path).state_dict
     return BaseModel(generator, parts["D"], parts["DUR"], model, str(directory))
+
+
+def save_discriminators(
+    directory: str | Path,
+    discriminator: dict[str, Tensor],
+    duration: dict[str, Tensor] | None,
+    half: bool = False,
+) -> Path:
+    """Write a base's discriminators into `directory`/discriminators.safetensors (atomically)."""
+    tensors = {f"discriminator.{key}": value for key, value in discriminator.items()}
+    if duration is not None:
+        tensors |= {f"duration_discriminator.{key}": value for key, value in duration.items()}
+    tensors = {
+        key: (value.half() if half and value.is_floating_point() else value).cpu().contiguous()
+        for key, value in tensors.items()
+    }
+    return write_atomic(Path(directory) / DISCRIMINATORS_FILE, save(tensors))
+
+
+def read_discriminators(directory: str | Path) -> dict[str, dict[str, Tensor]]:
+    """{"discriminator": ..., "duration_discriminator": ...} from discriminators.safetensors
+    (float32), or {} when the folder has none."""
+    path = Path(directory) / DISCRIMINATORS_FILE
+    if not path.is_file():
+        return {}
+    parts: dict[str, dict[str, Tensor]] = {}
+    try:
+        with safe_open(path, framework="pt", device="cpu") as stored:
+            for key in stored.keys():  # noqa: SIM118
+                part, _, name = key.partition(".")
+                if part not in _PARTS:
+                    raise CheckpointFormatError(f"{path}: unexpected tensor {key!r}")
+                parts.setdefault(part, {})[name] = stored.get_tensor(key).float()
+    except (SafetensorError, OSError) as error:
+        raise CheckpointFormatError(f"Cannot read {path}: {error}") from error
+    return parts
 
 
 def base_model_config(base: BaseModel, fallback: ModelConfig, n_speakers: int) -> ModelConfig:

@@ -1,0 +1,111 @@
+"""Bad recordings get one line saying what is wrong and what to do; nothing uploaded changes."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from engine.asr import AsrConfig
+from engine.cloning import CloneInputError, CloneRequest, clone_voice
+from engine.cloning.inputs import (
+    check_one_person,
+    clipped_ratio,
+    estimate_snr_db,
+    language_share,
+)
+from engine.similarity import SpeakerEncoder, SpeakerProfile
+from tests.fixtures.recordings import CHINESE_SENTENCES, ENGLISH_SENTENCES, make_recording
+
+CLIPS = Path(__file__).resolve().parents[1] / "fixtures" / "speakers"
+RATE = 16000
+
+
+def test_clipping_is_measured_at_the_flattened_tops() -> None:
+    t = np.arange(RATE) / RATE
+    clean = 0.5 * np.sin(2 * np.pi * 220 * t)
+    assert clipped_ratio(clean) == 0.0
+    assert clipped_ratio(0.5 * clean) == 0.0  # quiet: its peak is no ceiling
+    clipped = np.clip(3 * clean, -0.9, 0.9)
+    assert clipped_ratio(clipped) > 0.5
+
+
+def test_noise_is_measured_in_the_pauses() -> None:
+    rng = np.random.default_rng(0)
+    t = np.arange(4 * RATE) / RATE
+    speech = np.where((t > 1) & (t < 3), 0.3 * np.sin(2 * np.pi * 200 * t), 0.0)
+    spans = [(1.0, 3.0)]
+    quiet = estimate_snr_db(speech + rng.normal(0, 0.001, t.size), RATE, spans)
+    noisy = estimate_snr_db(speech + rng.normal(0, 0.05, t.size), RATE, spans)
+    assert quiet > 35 and 5 < noisy < 15
+    assert estimate_snr_db(speech, RATE, [(0.0, 4.0)]) is None  # no pause to listen to
+
+
+def test_the_declared_language_is_what_was_heard() -> None:
+    english = ["The old lighthouse keeper climbed the stairs.", "Fresh bread smells wonderful."]
+    salad = ["1-2-1-2-1-2-4-3-3-4.", "War F-I-Pentu, our free MIO-4 F-I-F-O-4-A-3 in 1-1-0."]
+    assert language_share(english, "EN") == 1.0
+    assert language_share(salad, "EN") < 0.6
+    assert language_share(["今天天气很好。"], "ZH") == 1.0
+    assert language_share(["Thank you for watching."], "JP") == 0.0
+    assert language_share([], "EN") is None
+
+
+def test_recordings_of_two_people_are_named() -> None:
+    encoder = SpeakerEncoder()
+    slt = encoder.embed_files(sorted(CLIPS.glob("slt_*.ogg")))
+    kal = encoder.embed_files(sorted(CLIPS.glob("kal_*.ogg")))
+    one = SpeakerProfile.from_embeddings("kal", kal)
+    assert check_one_person({"a.wav": kal[:2], "b.wav": kal[2:]}, one.ceiling) == []
+    warnings = check_one_person({"a.wav": kal, "b.wav": slt, "c.wav": kal[:2]}, one.ceiling)
+    assert warnings == [
+        "b.wav sounds like someone else than the other recordings (similarity "
+        f"{SpeakerProfile.from_embeddings('rest', np.concatenate([kal, kal[:2]])).score(slt):.2f}"
+        "): leave it out if it is another person."
+    ]
+    # Clips that agree little with each other (the profile's ceiling) say so, in one line.
+    (low,) = check_one_person({"a.wav": kal}, 0.55)
+    assert low.startswith("The clips sound like more than one person (they score 0.55")
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _clone(
+    files: list[Path], base: Path, tmp_path: Path, whisper_model: str, **changes: object
+) -> None:
+    request = CloneRequest(
+        audio=tuple(files),
+        name="ann",
+        base=str(base),
+        asr=AsrConfig(model=whisper_model),
+        data_dir=tmp_path / "data",
+        **changes,
+    )
+    clone_voice(request)
+
+
+@pytest.mark.slow
+def test_unusable_recordings_stop_the_clone_with_what_to_do(
+    tiny_base: Path, tmp_path: Path, whisper_model: str
+) -> None:
+    silence = tmp_path / "silence.wav"
+    sf.write(silence, np.zeros(10 * RATE, dtype=np.float32), RATE)
+    speech = make_recording(tmp_path / "short.wav", ENGLISH_SENTENCES[:3]).path
+    chinese = make_recording(tmp_path / "mandarin.wav", CHINESE_SENTENCES * 2, voice="cmn").path
+    before = {path: _digest(path) for path in (silence, speech, chinese)}
+
+    cases = [
+        ([silence], {}, r"No speech found in silence.wav .*record"),
+        ([speech, silence], {}, r"Only \d+ s of speech .* at least 1 minute"),
+        ([chinese], {"min_speech_s": 10}, r"do not sound like EN .*--language ZH"),
+    ]
+    for index, (files, changes, message) in enumerate(cases):
+        with pytest.raises(CloneInputError, match=message) as caught:
+            _clone(files, tiny_base, tmp_path / str(index), whisper_model, **changes)
+        assert "\n" not in str(caught.value)  # one line
+    assert {path: _digest(path) for path in before} == before  # nothing uploaded changed
