@@ -37,6 +37,8 @@ CLIPPED_RATIO = 0.001  # samples at the recording's ceiling
 NOISY_SNR_DB = 15.0
 ONE_PERSON_SIMILARITY = 0.70  # festival/flite/phone voices score 0.8-0.95 against themselves
 STRANGER_SIMILARITY = 0.60  # a recording this far from the others is someone else
+TWO_PEOPLE_SIMILARITY = 0.75  # two groups of clips this far apart are two people
+MIN_GROUP_SHARE = 0.15  # ... when the smaller group is at least this share of the clips
 
 
 class CloneInputError(AudioError):
@@ -140,11 +142,21 @@ def check_recordings(
 def check_one_person(
     embeddings_by_recording: dict[str, np.ndarray], profile_ceiling: float | None
 ) -> list[str]:
-    """Warnings when the clips sound like more than one person: low agreement among all clips,
-    or a recording whose clips sound unlike the rest."""
+    """Warnings when the clips sound like more than one person: the clips split into two
+    groups that sound unlike each other (two people in one file or across files), low agreement
+    among all clips, or a recording whose clips sound unlike the rest."""
     from engine.similarity import SpeakerProfile
 
     warnings = []
+    rows = [r for r in embeddings_by_recording.values() if len(r)]
+    if rows:
+        minor_share, between = two_groups(np.concatenate(rows))
+        if minor_share >= MIN_GROUP_SHARE and between < TWO_PEOPLE_SIMILARITY:
+            warnings.append(
+                f"About {minor_share:.0%} of the clips sound like another person (the two groups "
+                f"score {between:.2f} against each other; one person scores above 0.80): use "
+                "recordings of one speaker only, or cut out the others' parts."
+            )
     if profile_ceiling is not None and profile_ceiling < ONE_PERSON_SIMILARITY:
         warnings.append(
             f"The clips sound like more than one person (they score {profile_ceiling:.2f} "
@@ -153,18 +165,39 @@ def check_one_person(
         )
     if len(embeddings_by_recording) < 2:
         return warnings
-    for name, rows in embeddings_by_recording.items():
+    for name, rows_of_one in embeddings_by_recording.items():
         others = [r for n, r in embeddings_by_recording.items() if n != name and len(r)]
-        if not len(rows) or not others:
+        if not len(rows_of_one) or not others:
             continue
         rest = SpeakerProfile.from_embeddings("rest", np.concatenate(others))
-        score = rest.score(rows)
+        score = rest.score(rows_of_one)
         if score < STRANGER_SIMILARITY:
             warnings.append(
                 f"{name} sounds like someone else than the other recordings (similarity "
                 f"{score:.2f}): leave it out if it is another person."
             )
     return warnings
+
+
+def two_groups(embeddings: np.ndarray, rounds: int = 20) -> tuple[float, float]:
+    """Split clip embeddings into two groups (2-means from the two least alike clips): (the
+    smaller group's share, the cosine between the groups' means). One person's clips give two
+    groups that still sound alike (above 0.85); two people's, groups far apart."""
+    rows = np.atleast_2d(embeddings).astype(np.float32)
+    if len(rows) < 4:
+        return 0.0, 1.0
+    rows = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    similarity = rows @ rows.T
+    first, second = np.unravel_index(np.argmin(similarity), similarity.shape)
+    centres = rows[[first, second]]
+    for _ in range(rounds):
+        labels = np.argmax(rows @ centres.T, axis=1)
+        if labels.min() == labels.max():
+            return 0.0, 1.0
+        centres = np.stack([rows[labels == k].mean(axis=0) for k in (0, 1)])
+        centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    minor = min(int((labels == 0).sum()), int((labels == 1).sum())) / len(rows)
+    return minor, float(centres[0] @ centres[1])
 
 
 def _check_recording(
