@@ -36,7 +36,12 @@ import numpy as np
 from engine.audio import load_audio
 from engine.builtin_voice import BASE_VOICE_NAME, builtin_voice_dir
 from engine.cloning.base import add_speaker, base_speakers, nearest_speaker
-from engine.cloning.inputs import InputReport, check_one_person, check_recordings
+from engine.cloning.inputs import (
+    CloneInputError,
+    InputReport,
+    check_one_person,
+    check_recordings,
+)
 from engine.cloning.request import ClonePaths, CloneRequest
 from engine.dataset.labels import read_cleaned_list
 from engine.dataset.layout import DatasetLayout
@@ -110,6 +115,19 @@ class CloneResult:
 ProgressCallback = Callable[[CloneProgress], None]
 
 
+class _Stopped(Exception):
+    """Raised from the progress callback to leave data preparation when asked to stop."""
+
+
+def _stoppable(report: ProgressCallback, stop: threading.Event) -> ProgressCallback:
+    def checked(update: CloneProgress) -> None:
+        if stop.is_set():
+            raise _Stopped
+        report(update)
+
+    return checked
+
+
 def clone_voice(
     request: CloneRequest,
     progress: ProgressCallback | None = None,
@@ -124,7 +142,10 @@ def clone_voice(
     base_dir = resolve_base(request)
     _check_voice_folder(paths, request.name)
     report(CloneProgress("prepare", f"Preparing {len(request.recordings())} recording(s)"))
-    inputs = prepare_recordings(request, paths, base_dir, report)
+    try:
+        inputs = prepare_recordings(request, paths, base_dir, _stoppable(report, stop))
+    except _Stopped:  # what was prepared stays prepared (the manifest), for the next run
+        return CloneState.load(paths).result(request, paths, None, InputReport([], 0.0), True)
     judge = judge or VoiceJudge(request.asr)
     profile, warnings = person_profile(paths, request.name, judge.encoder)
     inputs.warnings += warnings
@@ -202,23 +223,32 @@ def prepare_recordings(
 def person_profile(
     paths: ClonePaths, name: str, encoder: SpeakerEncoder
 ) -> tuple[SpeakerProfile, list[str]]:
-    """The person's speaker profile from up to PROFILE_CLIPS of their clips (cached in the
-    clone folder), and warnings if the clips sound like more than one person."""
-    if paths.profile.is_file():
-        values = read_json_object(paths.profile, "speaker profile")
-        return SpeakerProfile.from_dict(values["profile"]), list(values.get("warnings", []))
+    """The person's speaker profile from up to PROFILE_CLIPS of their clips (kept in the clone
+    folder while the clips stay the same), and warnings if they sound like more than one
+    person."""
     layout = DatasetLayout(paths.dataset)
     lines = [line for line in _lines(layout) if line.speaker == name]
-    step = max(1, len(lines) // PROFILE_CLIPS)
+    chosen = [line.path for line in lines[:: max(1, len(lines) // PROFILE_CLIPS)]]
+    chosen = chosen[:PROFILE_CLIPS]
+    if paths.profile.is_file():
+        values = read_json_object(paths.profile, "speaker profile")
+        if values.get("clips") == chosen:
+            return SpeakerProfile.from_dict(values["profile"]), list(values.get("warnings", []))
     by_recording: dict[str, list[np.ndarray]] = {}
-    for line in lines[::step][:PROFILE_CLIPS]:
-        embedded = encoder.embed_many([load_audio(layout.resolve(line.path))])
-        recording = Path(line.path).stem.rsplit("_", 1)[0]
+    for path in chosen:
+        embedded = encoder.embed_many([load_audio(layout.resolve(path))])
+        recording = Path(path).stem.rsplit("_", 1)[0]
         by_recording.setdefault(recording, []).extend(embedded)
     rows = {key: np.stack(value) for key, value in by_recording.items() if value}
+    if not rows:
+        raise CloneInputError(
+            f"None of {name}'s clips holds enough speech to tell whose voice it is: record "
+            "longer sentences, close to the microphone."
+        )
     profile = SpeakerProfile.from_embeddings(name, np.concatenate(list(rows.values())))
     warnings = check_one_person(rows, profile.ceiling)
-    write_json_atomic(paths.profile, {"profile": profile.to_dict(), "warnings": warnings})
+    values = {"clips": chosen, "profile": profile.to_dict(), "warnings": warnings}
+    write_json_atomic(paths.profile, values)
     return profile, warnings
 
 
@@ -261,7 +291,7 @@ class CloneState:
         self,
         request: CloneRequest,
         paths: ClonePaths,
-        profile: SpeakerProfile,
+        profile: SpeakerProfile | None,
         inputs: InputReport,
         stopped: bool,
     ) -> CloneResult:
@@ -272,7 +302,7 @@ class CloneState:
             request.name,
             best.get("step"),
             best.get("similarity"),
-            profile.ceiling,
+            profile.ceiling if profile is not None else None,
             best.get("cer"),
             self.seeded.get("speaker"),
             self.seeded.get("similarity"),

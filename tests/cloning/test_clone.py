@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -84,6 +85,17 @@ def test_clone_adds_the_person_to_the_base_and_writes_a_voice(
     stages = {update.stage for update in seen}
     assert stages >= {"prepare", "check", "base", "train", "evaluate"}
     assert _digests(person.files) == before  # the takes are read, never changed
+
+
+def test_a_stop_during_preparation_returns_at_once(
+    person: PersonRecordings, tiny_base: Path, whisper_model: str, tmp_path: Path
+) -> None:
+    stop = threading.Event()
+    stop.set()
+    result = clone_voice(_request(person, tiny_base, tmp_path, whisper_model), stop=stop)
+    assert result.stopped and result.voice_dir is None and result.step is None
+    assert result.summary().startswith("Stopped before the first evaluation")
+    assert not (tmp_path / "datasets" / "ann" / "esd.list").exists()  # nothing transcribed
 
 
 def _clone_command(
