@@ -40,7 +40,7 @@ class CloneRequest:
     config: Path | None = None  # training preset; None: the one that fits the base
     asr: AsrConfig = field(default_factory=AsrConfig)
     features: FeatureConfig | None = None  # BERT/CLAP models, for a base that reads them
-    data_dir: Path = Path(os.environ.get("SONARE_DATA_DIR", DEFAULT_DATA_DIR))
+    data_dir: Path | None = None  # None: $SONARE_DATA_DIR, else ./sonare-data
     max_cer: float = 0.25  # a checkpoint is kept only if it stays this intelligible
     eval_sentences: int = 6  # held-out clips whose transcripts the checkpoints speak
     min_speech_s: float = 60.0  # less speech than this (after slicing) is refused
@@ -71,7 +71,8 @@ class CloneRequest:
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, Path(value).expanduser().resolve())
-        object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser().resolve())
+        data_dir = self.data_dir or os.environ.get("SONARE_DATA_DIR") or DEFAULT_DATA_DIR
+        object.__setattr__(self, "data_dir", Path(data_dir).expanduser().resolve())
         object.__setattr__(self, "asr", dataclasses.replace(self.asr, language=self.language))
 
     @property
