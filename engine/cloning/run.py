@@ -140,6 +140,7 @@ def clone_voice(
     stop = stop or threading.Event()
     paths = request.paths
     base_dir = resolve_base(request)
+    _check_base_language(base_dir, request.language)
     _check_voice_folder(paths, request.name)
     report(CloneProgress("prepare", f"Preparing {len(request.recordings())} recording(s)"))
     try:
@@ -492,6 +493,20 @@ def _swap_in(staging: Path, target: Path) -> None:
         os.replace(target, old)
     os.replace(staging, target)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _check_base_language(base_dir: Path, language: str) -> None:
+    """A base trained on one language (its corpus.json says which) cannot learn another from
+    a few minutes: say so before preparing anything."""
+    corpus = base_dir / "corpus.json"
+    if not corpus.is_file():
+        return
+    spoken = read_json_object(corpus, "corpus record").get("config", {}).get("language")
+    if spoken and spoken != language:
+        raise ConfigError(
+            f"The base {base_dir.name} speaks {spoken} only: to clone a {language} voice, give "
+            f"a base that speaks {language} with --base (a Bert-VITS2 2.2 base, for example)."
+        )
 
 
 def _check_voice_folder(paths: ClonePaths, name: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from safetensors.torch import load_file
 from engine.asr import AsrConfig
 from engine.cloning import CloneProgress, CloneRequest, clone_voice
 from engine.corpus.recordings import PersonRecordings
+from engine.errors import ConfigError
 from engine.model.checkpoint import read_checkpoint_config
 from engine.synthesis import SynthesisParams, Voice
 from tests.cloning.conftest import TINY_CONFIG
@@ -96,6 +98,18 @@ def test_a_stop_during_preparation_returns_at_once(
     assert result.stopped and result.voice_dir is None and result.step is None
     assert result.summary().startswith("Stopped before the first evaluation")
     assert not (tmp_path / "datasets" / "ann" / "esd.list").exists()  # nothing transcribed
+
+
+def test_a_base_of_one_language_refuses_another(
+    person: PersonRecordings, tiny_base: Path, whisper_model: str, tmp_path: Path
+) -> None:
+    base = tmp_path / "english-base"
+    shutil.copytree(tiny_base, base)
+    (base / "corpus.json").write_text(json.dumps({"config": {"language": "EN"}}))
+    request = _request(person, base, tmp_path, whisper_model, language="ZH")
+    with pytest.raises(ConfigError, match="speaks EN only: to clone a ZH voice, give a base"):
+        clone_voice(request)
+    assert not (tmp_path / "datasets").exists()  # refused before anything was prepared
 
 
 def _clone_command(
