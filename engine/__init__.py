@@ -5,6 +5,7 @@ The apps (space_app.py, bot/) use only what is exported here and from engine's s
     from engine import Voice, SynthesisParams
     voice = Voice.load("models/my-voice")
     sample_rate, audio = voice.synthesize("Hello!", SynthesisParams(speaker="me"))
+    result = clone_voice(CloneRequest(audio=(Path("takes"),), name="me"))  # a voice like me
 
 Heavy parts (torch, the model) are imported on first use, so `import engine` stays quick.
 Importing engine before torch also sets libgomp's spin count for shared CPUs (engine.openmp).
@@ -27,6 +28,7 @@ from engine.openmp import prefer_short_spin_waits
 from engine.text import CleanedText, PhoneSequence, clean_text, phonemize
 
 if TYPE_CHECKING:
+    from engine.cloning import CloneRequest, clone_voice
     from engine.features import BertFeaturizer, ClapEmbedder, FeatureConfig
     from engine.synthesis import SynthesisParams, Voice
 
@@ -34,6 +36,8 @@ if TYPE_CHECKING:
 prefer_short_spin_waits()
 
 _LAZY = {
+    "CloneRequest": "engine.cloning",
+    "clone_voice": "engine.cloning",
     "BertFeaturizer": "engine.features",
     "ClapEmbedder": "engine.features",
     "FeatureConfig": "engine.features",
@@ -52,6 +56,7 @@ __all__ = [
     "BertFeaturizer",
     "ClapEmbedder",
     "CleanedText",
+    "CloneRequest",
     "ConfigError",
     "FeatureConfig",
     "Language",
@@ -62,5 +67,6 @@ __all__ = [
     "TextError",
     "Voice",
     "clean_text",
+    "clone_voice",
     "phonemize",
 ]
