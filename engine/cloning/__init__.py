@@ -8,7 +8,8 @@
 
 from engine.cloning.inputs import CloneInputError, InputReport
 from engine.cloning.request import ClonePaths, CloneRequest
-from engine.cloning.run import CloneProgress, CloneResult, clone_voice
+from engine.cloning.run import clone_voice
+from engine.cloning.state import CloneProgress, CloneResult
 
 __all__ = [
     "CloneInputError",
