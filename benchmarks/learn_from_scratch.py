@@ -4,7 +4,7 @@ recogniser and its likeness with the speaker encoder; prints JSON lines.
 
     python benchmarks/learn_from_scratch.py [--corpus espeak|voices] [--budget-min 90]
         [--eval-every-min 10] [--work DIR] [--corpus-minutes 15] [--eval-sentences N]
-        [--config configs/train_small.json] [--export-voice voices/demo-en]
+        [--config configs/train_small.json] [--export-voice voices/base-en] [--init-from DIR]
 
 1. `engine.corpus` speaks the shipped sentence list: espeak-ng (one synthetic speaker, the old
    demo voice) or `--corpus voices`, the real recorded voices of festival, flite and Piper
@@ -212,11 +212,16 @@ def train_losses(run: Path, after_step: int) -> dict[str, float]:
     return {name: round(statistics.mean(v), 4) for name, v in values.items() if v}
 
 
-def train_for(seconds: float, corpus: Path, config: Path, run: Path, log: Path) -> float:
+def train_for(
+    seconds: float, corpus: Path, config: Path, run: Path, log: Path, init: Path | None = None
+) -> float:
     """Run `python -m engine train` (resuming) for about `seconds`, then SIGTERM it; returns
-    the seconds it ran, start-up and final save included."""
+    the seconds it ran, start-up and final save included. `init` (a voice folder with its
+    discriminators) is where the networks start when the run has no checkpoint yet."""
     command = [sys.executable, "-m", "engine", "train", "--dataset", str(corpus), "--config",
                str(config), "--out", str(run), "--max-steps", "10000000"]  # fmt: skip
+    if init is not None:
+        command += ["--base", str(init)]  # ignored once the run has a checkpoint to resume
     started = time.monotonic()
     with log.open("ab") as out:
         child = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
@@ -297,8 +302,9 @@ class Benchmark:
         trained = self.trained_seconds()
         while trained < budget_s - 1:
             target = min(budget_s, (trained // every_s + 1) * every_s)
+            init = Path(args.init_from) if args.init_from else None
             trained += train_for(target - trained, self.corpus, Path(args.config), self.run,
-                                 self.work / "train.log")  # fmt: skip
+                                 self.work / "train.log", init)  # fmt: skip
             write_json_atomic(self.state_file, {"trained_seconds": trained})
             point = self.evaluate(trained, judge, held, top)
             print(json.dumps(point), flush=True)
@@ -319,6 +325,9 @@ class Benchmark:
         point = {
             "minutes": round(trained / 60, 2),
             "steps": step,
+            # with --init-from: counted from the random start, the earlier run's training included
+            "total_minutes": round(trained / 60 + self.args.init_minutes, 2),
+            "total_steps": step + self.args.init_steps,
             "train_losses": train_losses(self.run, previous[-1]["steps"] if previous else 0),
             "val_mel_loss": val_mel_loss(generator, self.corpus),
             **summarize(speakers),
@@ -520,8 +529,8 @@ def model_card(
     return BASE_CARD.format(
         speakers=", ".join(f"`{name}`" for name in speakers),
         default=speakers[0],
-        steps=measured["steps"],
-        minutes=measured["minutes"],
+        steps=measured.get("total_steps", measured["steps"]),
+        minutes=measured.get("total_minutes", measured["minutes"]),
         train_minutes=minutes,
         per_speaker=corpus_record["config"]["minutes"],
         n=count,
@@ -590,7 +599,8 @@ with, and the base that `python -m engine clone` adds a new person to.
 - Made by `python benchmarks/learn_from_scratch.py --corpus voices --export-voice ...` with
   `configs/train_small.json` (22.05 kHz, no BERT or CLAP inputs: synthesis feeds zeros, as in
   training); the best checkpoint (mean similarity minus mean CER): step {steps}, after
-  {minutes:.0f} minutes of training.
+  {minutes:.0f} minutes of training from the random start (sessions that `--init-from`
+  continued an earlier export included).
 - Scored on the {n} held-out sentences (never trained on), mean of {takes} takes with different
   noise seeds: CER as faster-whisper tiny.en hears them; similarity is the speaker encoder's
   (Resemblyzer) cosine to the mean embedding of the speaker's own real clips of those
@@ -641,6 +651,16 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="corpus shuffle (held-out choice)")
     parser.add_argument("--config", default=str(ROOT / "configs" / "train_small.json"))
     parser.add_argument("--export-voice", help="write the best checkpoint as a voice folder here")
+    parser.add_argument(
+        "--init-from",
+        help="start from this voice folder (with discriminators.safetensors) instead of at random:"
+        " continues a base trained in an earlier session; copy it first if --export-voice is the"
+        " same folder",
+    )
+    parser.add_argument("--init-minutes", type=float, default=0.0,
+                        help="minutes of training already in --init-from (for the record)")
+    parser.add_argument("--init-steps", type=int, default=0,
+                        help="steps already in --init-from (for the record)")
     args = parser.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
