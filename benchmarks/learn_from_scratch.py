@@ -528,7 +528,7 @@ def model_card(
     minutes = sum(corpus_record["train_minutes"].values())
     return BASE_CARD.format(
         speakers=", ".join(f"`{name}`" for name in speakers),
-        default=speakers[0],
+        default=min(speakers),  # ids go by name: the first by name speaks when none is named
         steps=measured.get("total_steps", measured["steps"]),
         minutes=measured.get("total_minutes", measured["minutes"]),
         train_minutes=minutes,
@@ -657,10 +657,15 @@ def main() -> None:
         " continues a base trained in an earlier session; copy it first if --export-voice is the"
         " same folder",
     )
-    parser.add_argument("--init-minutes", type=float, default=0.0,
-                        help="minutes of training already in --init-from (for the record)")
-    parser.add_argument("--init-steps", type=int, default=0,
-                        help="steps already in --init-from (for the record)")
+    parser.add_argument(
+        "--init-minutes",
+        type=float,
+        default=0.0,
+        help="minutes of training already in --init-from (for the record)",
+    )
+    parser.add_argument(
+        "--init-steps", type=int, default=0, help="steps already in --init-from (for the record)"
+    )
     args = parser.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)

@@ -267,7 +267,7 @@ def _add_synthesize_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--model",
         help="voice folder (Sonare or 2.2 layout), training run or checkpoint folder (its newest "
-        "checkpoint's voice); default: the built-in demo voice",
+        "checkpoint's voice); default: the built-in voice",
     )
     parser.add_argument("--checkpoint", help="G_<step>.pth to use in a 2.2 folder (default latest)")
     parser.add_argument("--text")

@@ -1,8 +1,9 @@
-"""The voice that ships with Sonare (voices/demo-en): what the CLI, the app and the bot speak
-with when no voice is given, so a fresh machine can speak before anyone has trained.
+"""The voices that ship with Sonare (voices/base-en): what the CLI, the app and the bot speak
+with when no voice is given, so a fresh machine can speak before anyone has trained, and the
+base that `python -m engine clone` adds a person to.
 
-It is espeak-ng's English learned from scratch by benchmarks/learn_from_scratch.py: synthetic
-speech, a demonstration, not a person's voice (see its README.md).
+A small multi-speaker model learned from scratch by benchmarks/learn_from_scratch.py on real
+recorded voices that install offline (festival, flite, Piper); see its README.md.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from engine.model.checkpoint import CONFIG_FILE
 
 # voices/ beside engine/ in a checkout (the repo root); the name the apps show it under.
 BUILTIN_VOICES_DIR = Path(__file__).resolve().parent.parent / "voices"
-DEFAULT_VOICE_NAME = "demo-en"
-BASE_VOICE_NAME = "base-en"  # the multi-speaker base that `clone` adds people to
+DEFAULT_VOICE_NAME = "base-en"
+BASE_VOICE_NAME = DEFAULT_VOICE_NAME  # the multi-speaker base that `clone` adds people to
 
 
 def builtin_voice_dir(name: str = DEFAULT_VOICE_NAME) -> Path:

@@ -61,7 +61,7 @@ def test_synthesize_needs_no_model_speaker_or_network(tmp_path) -> None:
         cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "built-in voice demo-en" in result.stderr
+    assert "built-in voice base-en" in result.stderr
     info = sf.info(out)
     assert info.samplerate == 22050 and info.duration > 1.0
 

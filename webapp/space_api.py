@@ -45,7 +45,7 @@ def build_voice_api(services: Services) -> None:
 
     def voices(request: gr.Request) -> list[dict[str, str]]:
         """The voices you may speak with: your trained runs and pulled voices, then the shared
-        ones and the built-in demo voice.
+        ones and the built-in voices.
 
         Returns:
             a list of {"name": shown name, "voice": the value /synthesize takes}

@@ -49,7 +49,7 @@ def find_voices(services: Services) -> list[tuple[str, str]]:
             for path in sorted(p for p in folder.iterdir() if (p / "config.json").is_file()):
                 voices.append((f"{path.name} ({kind})", str(path)))
     if has_builtin_voice():
-        voices.append((f"{DEFAULT_VOICE_NAME} (built-in demo)", str(builtin_voice_dir())))
+        voices.append((f"{DEFAULT_VOICE_NAME} (built-in)", str(builtin_voice_dir())))
     return voices
 
 

@@ -15,6 +15,7 @@ import soundfile as sf
 
 from engine.asr import character_error_rate
 from engine.audio import load_audio
+from engine.corpus import BASE_SPEAKERS
 from tests.api.conftest import API_KEY, Server, start_server, stop_server
 from tests.fixtures.speech import make_speech_wav
 
@@ -98,18 +99,18 @@ def test_transcription_formats(server: Server, tmp_path: Path) -> None:
 
 def test_voices_models_and_speakers(server: Server) -> None:
     client = client_for(server)
-    assert {model.id for model in client.models.list()} == {"demo-en", "tiny"}
+    assert {model.id for model in client.models.list()} == {"base-en", "tiny"}
     voices = client.get("/audio/voices", cast_to=object)
-    assert voices["default"] == "demo-en"  # type: ignore[index]
+    assert voices["default"] == "base-en"  # type: ignore[index]
     ids = [voice["id"] for voice in voices["data"]]  # type: ignore[index]
-    assert ids == ["demo-en/espeak-en", "tiny/alice", "tiny/bob"]
+    assert ids == [*(f"base-en/{name}" for name in sorted(BASE_SPEAKERS)), "tiny/alice", "tiny/bob"]
     # A speaker by model + voice, by its qualified name, and by its own name alone.
     for options in ({"model": "tiny", "voice": "bob"}, {"voice": "tiny/bob"}, {"voice": "bob"}):
         response = client.audio.speech.with_raw_response.create(
             input="Hello.", response_format="wav", **({"model": "tts-1"} | options)
         )
         assert response.headers["x-voice"] == "tiny/bob"
-        assert sf.read(io.BytesIO(response.content))[1] == 44100  # tiny's rate, not demo-en's
+        assert sf.read(io.BytesIO(response.content))[1] == 44100  # tiny's rate, not base-en's
 
 
 def test_sonare_extras_change_the_speech_and_are_checked(server: Server) -> None:
@@ -127,12 +128,12 @@ def test_sonare_extras_change_the_speech_and_are_checked(server: Server) -> None
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"voice": "alloy"}, "Unknown voice 'alloy'. Available: 'default', 'demo-en/espeak-en'"),
+        ({"voice": "alloy"}, "Unknown voice 'alloy'. Available: 'default', 'base-en/joe'"),
         ({"input": ""}, "'input' is empty"),
         ({"input": "word " * 1000}, "the most this server speaks in one request is 4096"),
         ({"response_format": "ogg"}, "'response_format' 'ogg' is not supported; use one of mp3"),
         ({"speed": 5.0}, "'speed' must be between 0.25 and 4.0"),
-        ({"model": "tiny", "voice": "espeak-en"}, "is not a speaker of 'tiny'; its speakers"),
+        ({"model": "tiny", "voice": "joe"}, "is not a speaker of 'tiny'; its speakers"),
         ({"input": "...!?"}, "Nothing speakable"),
     ],
 )

@@ -143,7 +143,7 @@ def _train_tab(page, artifacts: Path) -> None:
 def _synthesize_tab(page, artifacts: Path) -> None:
     # Item 9: an error shows in the status line and as a toast, as in the Dataset tab.
     page.get_by_role("tab", name="Synthesize").click()
-    page.locator("#tts-status").get_by_text("demo-en").wait_for()
+    page.locator("#tts-status").get_by_text("base-en").wait_for()
     _close_toasts(page)
     page.locator("#tts-text textarea").fill("")
     page.locator("#speak").click()

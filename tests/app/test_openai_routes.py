@@ -57,7 +57,7 @@ def app_url(
 def test_the_app_speaks_and_listens_at_v1(app_url: str) -> None:
     client = openai.OpenAI(base_url=app_url + "/v1", api_key=KEY, max_retries=0)
     served = {model.id for model in client.models.list()}
-    assert served == {"demo-en", "tiny"}  # the shared voices, not the owner's pulled one
+    assert served == {"base-en", "tiny"}  # the shared voices, not the owner's pulled one
     text = "The weather is nice today. We will walk to the park."
     wav = client.audio.speech.create(
         model="tts-1", voice="default", input=text, response_format="wav", extra_body={"seed": 7}

@@ -21,6 +21,7 @@ import soundfile as sf
 from engine.asr import character_error_rate
 from engine.builtin_voice import builtin_voice_dir
 from engine.constants import Language
+from engine.corpus import BASE_SPEAKERS
 from tests.fixtures.browser import running_app
 from tests.fixtures.ports import free_port
 from tests.fixtures.speech import make_speech_wav
@@ -87,8 +88,8 @@ def test_the_api_lists_exactly_the_intended_endpoints(client, app_url: str) -> N
 def test_voices_and_a_synthesis_as_a_playable_file(client) -> None:
     voices = client.predict(api_name="/voices")
     builtin = [voice for voice in voices if voice["voice"] == str(builtin_voice_dir())]
-    assert builtin and builtin[0]["name"].endswith("(built-in demo)"), voices
-    assert client.predict(str(builtin_voice_dir()), api_name="/speakers") == ["espeak-en"]
+    assert builtin and builtin[0]["name"].endswith("(built-in)"), voices
+    assert client.predict(str(builtin_voice_dir()), api_name="/speakers") == sorted(BASE_SPEAKERS)
     audio_file, status = client.predict(
         "Hello there. How are you today?", str(builtin_voice_dir()), api_name="/synthesize"
     )

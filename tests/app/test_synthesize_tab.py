@@ -42,11 +42,11 @@ def test_voices_are_found_under_the_data_root(
     shutil.copytree(tiny_voice_template, services.models_dir / "someone--voice")
     (services.models_dir / "not-a-voice").mkdir()
     voices = find_voices(services)
-    assert voices == [  # the user's own voices first, the built-in demo voice last
+    assert voices == [  # the user's own voices first, the built-in voices last
         ("amy (trained, step_00000004)", str(generator / "generator")),
         ("someone--voice (Hub)", str(services.models_dir / "someone--voice")),
         ("tiny (local)", str(services.voices_dir / "tiny")),
-        ("demo-en (built-in demo)", str(builtin_voice_dir())),
+        ("base-en (built-in)", str(builtin_voice_dir())),
     ]
     update = refresh_voices(services, None)
     assert update["value"] == str(generator / "generator") and len(update["choices"]) == 4
@@ -132,17 +132,17 @@ def test_voice_labels_name_runs_by_dataset_and_step(tmp_path: Path) -> None:
 
 
 def test_a_fresh_data_root_speaks_with_the_built_in_voice(services: Services) -> None:
-    """No trained, pulled or hand-placed voice yet: the demo voice is there and speaks."""
+    """No trained, pulled or hand-placed voice yet: the built-in voice is there and speaks."""
     from webapp.synthesize_tab import build_synthesize_tab
 
-    assert find_voices(services) == [("demo-en (built-in demo)", str(builtin_voice_dir()))]
+    assert find_voices(services) == [("base-en (built-in)", str(builtin_voice_dir()))]
     import gradio as gr
 
     with gr.Blocks():
         components = build_synthesize_tab(services)
     assert components["voice"].value == str(builtin_voice_dir())
     update, status = voice_speakers(services, str(builtin_voice_dir()))
-    assert update["value"] == "espeak-en" and "22050 Hz" in status
+    assert update["value"] == "joe" and "22050 Hz" in status
     params = SynthesisParams(language="EN", seed=3)
     *_, (streamed, whole, done) = synthesize_stream(
         services, str(builtin_voice_dir()), "Hello there.", params

@@ -1,4 +1,4 @@
-"""A bot with no voice configured answers in the built-in demo voice, and what it says is what it
+"""A bot with no voice configured answers in the built-in voice, and what it says is what it
 heard: its reply, transcribed again by a real recogniser, carries the voice note's words."""
 
 from __future__ import annotations
@@ -21,18 +21,20 @@ from tests.bot.conftest import make_voice_note
 from tests.fixtures.fake_telegram import FakeTelegram
 
 NOTE = "The weather will be sunny tomorrow afternoon."
-# Measured: the reply heard as the caption says with CER 0.0; against the note 0.26, nearly all
-# of it the bot's own mishearing of the espeak-ng note ("But we'll" for "The weather will").
-REPLY_CER_LIMIT = 0.25
-NOTE_CER_LIMIT = 0.4
+# Measured with voices/base-en's default speaker (CER ~0.37 on held-out sentences): the reply
+# heard against the caption 0.39 ("but whatever will be something hard afternoon." for "But
+# weather will be sunny tomorrow afternoon."), against the note 0.47, part of it the bot's own
+# mishearing of the espeak-ng note. Other words entirely score ~0.85.
+REPLY_CER_LIMIT = 0.55
+NOTE_CER_LIMIT = 0.65
 
 
-def test_reply_in_the_demo_voice_says_the_words_of_the_note(
+def test_reply_in_the_built_in_voice_says_the_words_of_the_note(
     start_bot, telegram: FakeTelegram, tmp_path: Path, whisper_dir: str
 ) -> None:
     running = start_bot(voice_dir=None)
     voice = running.application.bot_data[STATE_KEY].speech.voice
-    assert voice is not None and voice.name == "demo-en"
+    assert voice is not None and voice.name == "base-en"
     note = make_voice_note(tmp_path / "note.ogg", NOTE)
     # The bot speaks with a fresh random seed per reply (Python's random): fix it, so that the
     # take judged here is the same each run (an unlucky one once heard "Sunday to Monday").
