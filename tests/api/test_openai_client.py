@@ -20,7 +20,7 @@ from tests.api.conftest import API_KEY, Server, start_server, stop_server
 from tests.fixtures.speech import make_speech_wav
 
 TWO_SENTENCES = "The weather is nice today. We will walk to the park."
-# The rate each format comes back at: the demo voice's own 22.05 kHz, Opus's 48 kHz, and
+# The rate each format comes back at: the built-in voice's own 22.05 kHz, Opus's 48 kHz, and
 # OpenAI's 24 kHz for raw PCM.
 RATES = {"mp3": 22050, "opus": 48000, "aac": 22050, "flac": 22050, "wav": 22050, "pcm": 24000}
 

@@ -130,7 +130,7 @@ def _synthesize_tab(page, artifacts: Path) -> None:
     page.get_by_role("tab", name="Synthesize").click()
     # The page was built before training: it opened on the built-in voice, loaded on entry.
     page.locator("#tts-status").get_by_text("base-en").wait_for()
-    _shot(page, artifacts, "4a-synthesize-demo-voice")
+    _shot(page, artifacts, "4a-synthesize-built-in-voice")
     page.locator("#tts-voice input").click()
     page.get_by_role("option", name="amy (trained, step_00000002)").click()
     page.locator("#tts-status").get_by_text("generator").wait_for()  # the trained run's voice

@@ -1,7 +1,7 @@
 """The app's API for scripts, driven by the real gradio_client against `python space_app.py`.
 
 One app per module (private mode: the visitor is the owner, whose workspace is the data root)
-with the built-in demo voice, a prepared tiny dataset and Whisper tiny.en. Access rules per
+with the built-in voices, a prepared tiny dataset and Whisper tiny.en. Access rules per
 visitor through the same endpoints are in test_space_access.py.
 """
 
