@@ -87,9 +87,16 @@ def _toast(page, text: str) -> None:
 
 
 def _close_toasts(page) -> None:
+    # Stacked toasts overlap each other's close buttons and may close themselves while we reach
+    # them (a CI-like run once timed out on one): click the button itself, let a gone one go.
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
     for close in page.locator('[data-testid="toast-close"]').all():
-        if close.is_visible():
-            close.click()
+        try:
+            if close.is_visible():
+                close.dispatch_event("click", timeout=5_000)
+        except PlaywrightTimeoutError:
+            continue
 
 
 def _dataset_tab(page, artifacts: Path) -> None:
