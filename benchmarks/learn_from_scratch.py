@@ -212,6 +212,17 @@ def train_losses(run: Path, after_step: int) -> dict[str, float]:
     return {name: round(statistics.mean(v), 4) for name, v in values.items() if v}
 
 
+TRAINED_NONE = {"minutes": 0.0, "steps": 0}
+
+
+def trained_before(voice: Path) -> dict[str, float]:
+    """How much training an exported voice has had from the random start (its scores.json)."""
+    scores = voice / "scores.json"
+    if not scores.is_file():
+        return TRAINED_NONE
+    return json.loads(scores.read_text()).get("trained", TRAINED_NONE)
+
+
 def train_for(
     seconds: float, corpus: Path, config: Path, run: Path, log: Path, init: Path | None = None
 ) -> float:
@@ -259,6 +270,7 @@ class Benchmark:
         self.curve_file = self.work / "curve.jsonl"
         self.state_file = self.work / "state.json"
         self.work.mkdir(parents=True, exist_ok=True)
+        self.init = trained_before(Path(args.init_from)) if args.init_from else TRAINED_NONE
 
     def curve(self) -> list[dict[str, Any]]:
         if not self.curve_file.is_file():
@@ -326,8 +338,8 @@ class Benchmark:
             "minutes": round(trained / 60, 2),
             "steps": step,
             # with --init-from: counted from the random start, the earlier run's training included
-            "total_minutes": round(trained / 60 + self.args.init_minutes, 2),
-            "total_steps": step + self.args.init_steps,
+            "total_minutes": round(trained / 60 + self.init["minutes"], 2),
+            "total_steps": step + self.init["steps"],
             "train_losses": train_losses(self.run, previous[-1]["steps"] if previous else 0),
             "val_mel_loss": val_mel_loss(generator, self.corpus),
             **summarize(speakers),
@@ -460,7 +472,16 @@ def export_voice(
     write_json_atomic(staging / "corpus.json", corpus_record)
     write_json_atomic(
         staging / "scores.json",
-        {"seeds": list(EXPORT_SEEDS), "held_out": count, "scores": chosen, "ceiling": top},
+        {
+            "seeds": list(EXPORT_SEEDS),
+            "held_out": count,
+            "scores": chosen,
+            "ceiling": top,
+            "trained": {
+                "minutes": measured.get("total_minutes", measured["minutes"]),
+                "steps": measured.get("total_steps", measured["steps"]),
+            },
+        },
     )
     shutil.rmtree(out, ignore_errors=True)
     os.replace(staging, out)
@@ -656,15 +677,6 @@ def main() -> None:
         help="start from this voice folder (with discriminators.safetensors) instead of at random:"
         " continues a base trained in an earlier session; copy it first if --export-voice is the"
         " same folder",
-    )
-    parser.add_argument(
-        "--init-minutes",
-        type=float,
-        default=0.0,
-        help="minutes of training already in --init-from (for the record)",
-    )
-    parser.add_argument(
-        "--init-steps", type=int, default=0, help="steps already in --init-from (for the record)"
     )
     args = parser.parse_args()
     work = Path(args.work)
