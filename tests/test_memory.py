@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from engine import memory
 from engine.training import jobs
@@ -70,9 +71,18 @@ def kernel_cache_growth_mib(**env: str) -> float:
 
 
 def test_kernel_caches_stay_small_over_many_lengths() -> None:
+    assert kernel_cache_growth_mib() < 12
+
+
+# Only where oneDNN runs bfloat16 convolutions itself (AVX-512 and newer) does it JIT and keep a
+# kernel per input length; on an AVX2 CPU the same code grows by under 1 MiB with or without caps.
+@pytest.mark.skipif(
+    not torch.ops.mkldnn._is_mkldnn_bf16_supported(),
+    reason="this CPU has no oneDNN bfloat16 kernels, so there is no kernel cache to cap",
+)
+def test_each_cap_keeps_its_cache_small_where_onednn_runs_bf16() -> None:
     # Measured: ~5 MiB with both caps; 23 MiB with ideep's default, 33 with oneDNN's, 49 with both.
     capped = kernel_cache_growth_mib()
-    assert capped < 12
     assert kernel_cache_growth_mib(LRU_CACHE_CAPACITY="1024") > capped + 10
     assert kernel_cache_growth_mib(ONEDNN_PRIMITIVE_CACHE_CAPACITY="1024") > capped + 10
 
