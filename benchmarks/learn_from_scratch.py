@@ -277,6 +277,16 @@ class Benchmark:
             return []
         return [json.loads(line) for line in self.curve_file.read_text().splitlines() if line]
 
+    def config(self) -> Path:
+        """--config, or a copy of it in WORK with --learning-rate in place of its own."""
+        if self.args.learning_rate is None:
+            return Path(self.args.config)
+        config = json.loads(Path(self.args.config).read_text())
+        config["train"]["learning_rate"] = self.args.learning_rate
+        path = self.work / "train_config.json"
+        write_json_atomic(path, config)
+        return path
+
     def trained_seconds(self) -> float:
         if not self.state_file.is_file():
             return 0.0
@@ -315,7 +325,7 @@ class Benchmark:
         while trained < budget_s - 1:
             target = min(budget_s, (trained // every_s + 1) * every_s)
             init = Path(args.init_from) if args.init_from else None
-            trained += train_for(target - trained, self.corpus, Path(args.config), self.run,
+            trained += train_for(target - trained, self.corpus, self.config(), self.run,
                                  self.work / "train.log", init)  # fmt: skip
             write_json_atomic(self.state_file, {"trained_seconds": trained})
             point = self.evaluate(trained, judge, held, top)
@@ -700,6 +710,11 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="corpus shuffle (held-out choice)")
     parser.add_argument("--config", default=str(ROOT / "configs" / "train_small.json"))
+    parser.add_argument(
+        "--learning-rate",
+        type=float,
+        help="instead of the config's (a lower one anneals a base that has plateaued)",
+    )
     parser.add_argument("--export-voice", help="write the best checkpoint as a voice folder here")
     parser.add_argument(
         "--init-from",
