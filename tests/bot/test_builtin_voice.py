@@ -21,12 +21,14 @@ from tests.bot.conftest import make_voice_note
 from tests.fixtures.fake_telegram import FakeTelegram
 
 NOTE = "The weather will be sunny tomorrow afternoon."
-# Measured with voices/base-en's default speaker (CER ~0.37 on held-out sentences): the reply
-# heard against the caption 0.39 ("but whatever will be something hard afternoon." for "But
-# weather will be sunny tomorrow afternoon."), against the note 0.47, part of it the bot's own
-# mishearing of the espeak-ng note. Other words entirely score ~0.85.
-REPLY_CER_LIMIT = 0.55
-NOTE_CER_LIMIT = 0.65
+# Measured with voices/base-en's default speaker (CER ~0.34 on held-out sentences), one take per
+# seed of Python's random (which picks the bot's noise seed): reply heard against the caption
+# 0.08-0.55 over seeds 1, 7, 22, 42, 99 (median 0.18: seed 1, "but will be sunny tomorrow
+# afternoon.", 0.24 against the note; the worst, seed 7, "but what it will be some e-commerce
+# electronic."). Part of the note's figure is the bot's own mishearing of the espeak-ng note
+# ("But weather ..."). Other words entirely score ~0.85.
+REPLY_CER_LIMIT = 0.45
+NOTE_CER_LIMIT = 0.50
 
 
 def test_reply_in_the_built_in_voice_says_the_words_of_the_note(
@@ -37,8 +39,8 @@ def test_reply_in_the_built_in_voice_says_the_words_of_the_note(
     assert voice is not None and voice.name == "base-en"
     note = make_voice_note(tmp_path / "note.ogg", NOTE)
     # The bot speaks with a fresh random seed per reply (Python's random): fix it, so that the
-    # take judged here is the same each run (an unlucky one once heard "Sunday to Monday").
-    random.seed(22)
+    # take judged here is the same each run, the median one of the five measured above.
+    random.seed(1)
     telegram.send_voice(user_id=31, data=note, duration_s=3)
     [call] = telegram.wait_for(lambda: telegram.calls_of("sendVoice", 31), 180)
     audio, rate = sf.read(io.BytesIO(call.files["voice"]), dtype="float32")
