@@ -74,17 +74,18 @@ def test_kernel_caches_stay_small_over_many_lengths() -> None:
     assert kernel_cache_growth_mib() < 12
 
 
-# Only where oneDNN runs bfloat16 convolutions itself (AVX-512 and newer) does it JIT and keep a
-# kernel per input length; on an AVX2 CPU the same code grows by under 1 MiB with or without caps.
-@pytest.mark.skipif(
-    not torch.ops.mkldnn._is_mkldnn_bf16_supported(),
-    reason="this CPU has no oneDNN bfloat16 kernels, so there is no kernel cache to cap",
-)
-def test_each_cap_keeps_its_cache_small_where_onednn_runs_bf16() -> None:
-    # Measured: ~5 MiB with both caps; 23 MiB with ideep's default, 33 with oneDNN's, 49 with both.
+def test_the_caps_matter_where_onednn_keeps_bf16_kernels_and_nothing_grows_elsewhere() -> None:
+    # Only where oneDNN runs bfloat16 convolutions itself (AVX-512 and newer) does it JIT and keep
+    # a kernel per input length. Measured there: ~5 MiB with both caps; 23 MiB with ideep's
+    # default, 33 with oneDNN's, 49 with both. On an AVX2 CPU: under 1 MiB with or without caps.
+    # (Not a skip: CI fails on skipped tests, and the AVX2 claim is README's, so it is checked.)
     capped = kernel_cache_growth_mib()
-    assert kernel_cache_growth_mib(LRU_CACHE_CAPACITY="1024") > capped + 10
-    assert kernel_cache_growth_mib(ONEDNN_PRIMITIVE_CACHE_CAPACITY="1024") > capped + 10
+    if torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        assert kernel_cache_growth_mib(LRU_CACHE_CAPACITY="1024") > capped + 10
+        assert kernel_cache_growth_mib(ONEDNN_PRIMITIVE_CACHE_CAPACITY="1024") > capped + 10
+    else:
+        both = {"LRU_CACHE_CAPACITY": "1024", "ONEDNN_PRIMITIVE_CACHE_CAPACITY": "1024"}
+        assert kernel_cache_growth_mib(**both) < 5
 
 
 def test_freed_heap_pages_go_back_to_the_system() -> None:
