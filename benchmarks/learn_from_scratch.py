@@ -448,7 +448,8 @@ def export_voice(
     half_ok = half_keeps_quality(scores)
     if not half_ok:
         shutil.rmtree(staging)
-        shutil.copytree(best, staging, ignore=shutil.ignore_patterns("measured.json", "export_scores.json"))
+        work_files = shutil.ignore_patterns("measured.json", "export_scores.json")
+        shutil.copytree(best, staging, ignore=work_files)
         ship_for_cloning(best, staging, top)
     measured = json.loads((best / "measured.json").read_text())
     corpus_record = json.loads((corpus / "corpus.json").read_text())
