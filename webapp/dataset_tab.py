@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 
 COLUMNS = ["delete", "file", "speaker", "language", "text", "check"]
 EDITABLE = 5  # the first five columns are what esd.list holds; "check" says what to look at
-FIRST_STAGES = ("ingest", "slice", "transcribe")
+FIRST_STAGES = ("ingest", "denoise", "slice", "transcribe", "quality")
 LAST_STAGES = ("resample", "text", "bert", "clap")
 LANGUAGES = [AUTO_LANGUAGE, "ZH", "JP", "EN"]
 READY_STATUS = "Dataset **{}** is ready for training."  # finish_dataset's status on success

@@ -134,7 +134,7 @@ def prepare_recordings(
     common = {"language": request.language, "asr": request.asr}
     if request.features is not None:
         common["features"] = request.features
-    first = PrepareConfig(stages=("ingest", "slice", "transcribe"), **common)
+    first = PrepareConfig(stages=("ingest", "denoise", "slice", "transcribe", "quality"), **common)
     files = request.recordings()
     summary = prepare_dataset(paths.dataset, request.name, files, first, progress=tick)
     unreadable = {

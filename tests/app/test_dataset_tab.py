@@ -63,8 +63,9 @@ def test_whole_flow_transcribe_review_and_finish(services: Services) -> None:
     assert [row[2:4] for row in rows] == [["amy", "EN"]] * 5
     assert "lighthouse" in rows[0][4].lower().replace(" ", "")
     stages = {desc.split(":")[0] for _, desc in progress.calls}
-    assert stages == {"ingest", "slice", "transcribe"}
-    assert progress.calls[-1][0] == (5, 5)
+    assert stages == {"ingest", "denoise", "slice", "transcribe", "quality"}
+    transcribed = [fraction for fraction, desc in progress.calls if desc.startswith("transcribe")]
+    assert transcribed[-1] == (5, 5)
 
     audio = row_audio(services, "amy", rows, 1)
     assert audio is not None and Path(audio).is_file() and sf.info(audio).duration > 2.0
