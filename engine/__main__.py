@@ -645,6 +645,7 @@ def _clone_command(args: argparse.Namespace) -> int:
         config=args.config,
         chunk_s=args.eval_every_s,
         min_speech_s=args.min_speech_s,
+        denoise=args.denoise,
     )
     stop = threading.Event()  # Ctrl-C or SIGTERM: keep the best voice so far, resume next time
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -710,6 +711,10 @@ def _add_clone_parser(commands: argparse._SubParsersAction) -> None:
         default=60.0,
         help="refuse recordings with less speech than this (default 60)",
     )
+    parser.add_argument(
+        "--denoise", choices=["auto", "on", "off"], default="auto",
+        help="clean the recordings first: auto = the noisy ones (default), on = all, off = none",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print the result as JSON too")
     _add_feature_options(parser)
     parser.set_defaults(handler=_clone_command)

@@ -290,6 +290,11 @@ def format_summary(summary: PrepareSummary) -> str:
         lines.append(f"- **{speaker}**: {seconds / 60:.1f} minutes")
     lines.append(f"- train.list: {summary.train_count} lines, val.list: {summary.val_count}")
     lines += _dropped_lines(summary)
+    flagged = [clip for clip in summary.flagged() if not clip["kept"]]
+    if flagged:
+        lines.append("\n**Left out of training** (the clip's check column says why):")
+        for clip in flagged:
+            lines.append(f"- `{Path(clip['key']).name}`: {'; '.join(clip['reasons'])}")
     if summary.suspicious:
         lines.append("\n**Check these transcripts:**")
         for flag in summary.suspicious:

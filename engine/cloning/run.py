@@ -131,7 +131,7 @@ def prepare_recordings(
         if total and (done == total or done % 10 == 0):
             report(CloneProgress("prepare", f"{stage}: {done}/{total}"))
 
-    common = {"language": request.language, "asr": request.asr}
+    common = {"language": request.language, "asr": request.asr, "denoise": request.denoise}
     if request.features is not None:
         common["features"] = request.features
     first = PrepareConfig(stages=("ingest", "denoise", "slice", "transcribe", "quality"), **common)
