@@ -78,11 +78,19 @@ def slice_recordings(context: StageContext) -> None:
         if manifest.is_fresh("slice", recording.key, input_hash, layout.root):
             return False
         out_dir = layout.slices_dir(recording.speaker)
-        slices = slice_recording(source, out_dir, recording.speaker, context.config.slicing)
+        # What the denoiser left of a recording of noise alone is (nearly) silence.
+        noise_only = source != recording.path
+        cleaned = " (only noise: the denoiser removed all of it)" if noise_only else ""
+        try:
+            slices = slice_recording(source, out_dir, recording.speaker, context.config.slicing)
+        except AudioError as error:
+            if not noise_only:
+                raise
+            raise AudioError(f"{recording.path.name}: no speech found{cleaned}") from error
         _remove_old_slices(context, recording.key, {info.path for info in slices})
         if not slices:
             manifest.record("slice", recording.key, input_hash, speaker=recording.speaker)
-            raise AudioError(f"{recording.path.name}: no speech found")
+            raise AudioError(f"{recording.path.name}: no speech found{cleaned}")
         manifest.record(
             "slice",
             recording.key,

@@ -126,3 +126,14 @@ def test_a_clipped_clip_is_kept_out_of_training_until_the_user_keeps_it(tmp_path
     assert kept.stages["quality"]["made"] == 0  # measured once
     assert kept.train_count + kept.val_count == 4
     assert quality_report(root)[0]["kept"] is True
+
+
+def test_a_recording_of_noise_alone_gets_its_reason(tmp_path) -> None:
+    noise = np.random.default_rng(0).normal(0, 0.1, 6 * 16000).astype(np.float32)
+    path = encode_audio(tmp_path / "fan.wav", noise, 16000)
+    summary = prepare_dataset(tmp_path / "dan", "dan", [path], _config(AUDIO))
+    (drop,) = summary.stages["slice"]["dropped_items"]
+    assert (
+        drop["reason"] == "fan.flac: no speech found (only noise: the denoiser removed all of it)"
+    )
+    assert (tmp_path / "dan" / "clean" / "fan.flac").is_file()  # it was cleaned first
