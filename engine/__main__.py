@@ -347,7 +347,7 @@ def _add_prepare_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--denoise", choices=["auto", "on", "off"], default="auto",
         help="clean recordings with DeepFilterNet3: auto = those with an estimated SNR under "
-        "20 dB (default), on = all, off = none",
+        "15 dB (default), on = all, off = none",
     )  # fmt: skip
     parser.add_argument(
         "--loudness", type=float, default=-23.0, metavar="LUFS",

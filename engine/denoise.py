@@ -36,10 +36,12 @@ _FloatPointer = ctypes.POINTER(ctypes.c_float)
 
 @dataclass(frozen=True)
 class DenoiseSettings:
-    """How hard to clean: `atten_lim_db` caps the attenuation (100 = no cap; a lower one keeps
-    some room sound and gives fewer artefacts)."""
+    """How hard to clean: `atten_lim_db` caps the attenuation (100 = no cap). The default
+    leaves the noise 24 dB down instead of removing all of it: in benchmarks/denoise.py it
+    gained as much SNR as no cap (white noise at 5 dB: SI-SNR +8.3 vs +8.1 dB) with fewer
+    artefacts (Whisper's CER 0.41 vs 0.45; the noisy input: 0.36)."""
 
-    atten_lim_db: float = 100.0
+    atten_lim_db: float = 24.0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.atten_lim_db <= 100.0:

@@ -21,7 +21,7 @@ STAGES = ("ingest", "denoise", "slice", "transcribe", "quality", "resample", "te
 # Stages that read esd.list: the review step runs before them.
 LABEL_STAGES = frozenset({"resample", "text"})
 DENOISE_MODES = ("auto", "on", "off")
-DENOISE_BELOW_SNR_DB = 20.0  # estimated; DeepFilterNet3 gains little above it and colours speech
+DENOISE_BELOW_SNR_DB = 15.0  # estimated; DeepFilterNet3 gains little above it and colours speech
 
 
 def _default_slice_config() -> SliceConfig:
