@@ -8,9 +8,10 @@ the noisy input, <= 0.25x real time).
     python benchmarks/denoise.py [--sentences 6] [--levels 0 5 10]
     python benchmarks/denoise.py --clone --work .denoise-bench [--clone-minutes 10]
 
---clone is the end-to-end figure: awb's takes (the clone benchmark's stranger) with babble at
-5 dB, cloned onto the shipped base with `--denoise off` and `--denoise on` for the same budget,
-each clone scored on the held-out sentences (CER, similarity to awb's clean clips).
+--clone is the end-to-end figure: awb's takes (the clone benchmark's stranger) with white noise
+(--clone-noise) at 5 dB, cloned onto the shipped base with `--denoise off` and `--denoise on`
+for the same budget, each clone scored on the held-out sentences (CER, similarity to awb's
+clean clips).
 """
 
 from __future__ import annotations
@@ -161,7 +162,7 @@ def signal_figures(args: argparse.Namespace, judge: VoiceJudge) -> dict[str, Any
 
 
 def clone_figures(args: argparse.Namespace) -> dict[str, Any]:
-    """awb with babble at 5 dB, cloned with and without the denoise stage (resumable)."""
+    """awb with noise at 5 dB, cloned with and without the denoise stage (resumable)."""
     import clone_speaker
 
     options = argparse.Namespace(
@@ -173,9 +174,9 @@ def clone_figures(args: argparse.Namespace) -> dict[str, Any]:
     bench = clone_speaker.Bench(options)
     profile, _ = bench.unseen()
     clean_takes = bench.takes(args.audio_minutes)
-    noisy_takes = Path(args.work) / f"noisy_takes_{args.audio_minutes:g}min"
+    noisy_takes = Path(args.work) / f"{args.clone_noise}_takes_{args.audio_minutes:g}min"
     if not (noisy_takes / "done.json").is_file():
-        _noisy_copy(clean_takes, noisy_takes, args.clone_snr_db)
+        _noisy_copy(clean_takes, noisy_takes, args.clone_noise, args.clone_snr_db)
     results = {}
     for mode in ("off", "on"):
         out = Path(args.work) / f"clone_denoise_{mode}"
@@ -198,21 +199,22 @@ def clone_figures(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "clone_noisy_takes": {
             "audio_minutes": args.audio_minutes,
-            "babble_snr_db": args.clone_snr_db,
+            "noise": args.clone_noise,
+            "snr_db": args.clone_snr_db,
             "budget_minutes": args.clone_minutes,
             **{f"denoise_{mode}": values for mode, values in results.items()},
         }
     }
 
 
-def _noisy_copy(clean: Path, noisy: Path, snr_db: float) -> None:
+def _noisy_copy(clean: Path, noisy: Path, kind: str, snr_db: float) -> None:
     rng = np.random.default_rng(SEED)
     _, candidates = split_sentences_for(CorpusConfig(seed=0, held_out=30))
     noisy.mkdir(parents=True, exist_ok=True)
     for path in sorted(clean.glob("*.wav")):
         audio, _ = load_audio(path, RATE)
-        babble = make_noise("babble", len(audio), candidates, rng)
-        save_wav(noisy / path.name, mix(audio, babble, snr_db), RATE)
+        noise = make_noise(kind, len(audio), candidates, rng)
+        save_wav(noisy / path.name, mix(audio, noise, snr_db), RATE)
     shutil.copy(clean / "done.json", noisy / "done.json")
 
 
@@ -229,6 +231,7 @@ def main() -> None:
     parser.add_argument("--audio-minutes", type=float, default=3.0)
     parser.add_argument("--clone-minutes", type=float, default=10.0)
     parser.add_argument("--clone-snr-db", type=float, default=5.0)
+    parser.add_argument("--clone-noise", choices=["white", "babble", "hum"], default="white")
     parser.add_argument("--eval-every-s", type=float, default=120.0)
     args = parser.parse_args()
     os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core, as the target
