@@ -171,8 +171,11 @@ def _prepare_config(args: argparse.Namespace) -> Any:
         asr=asr,
         language=args.language,
         val_per_speaker=args.val_per_speaker,
-        normalize_loudness=args.loudness is not None,
-        loudness_target_db=args.loudness if args.loudness is not None else -23.0,
+        denoise=args.denoise,
+        normalize_loudness=not args.no_loudness,
+        loudness_target_lufs=args.loudness,
+        peak_dbtp=args.peak_dbtp,
+        quality_gate=not args.no_quality_gate,
         device=device,
         features=_feature_config(args),
         batch_size=args.bert_batch_size,
@@ -192,6 +195,9 @@ def _print_summary(summary: Any) -> None:
         print(f"speaker {speaker}: {seconds / 60:.1f} min", file=sys.stderr)
     for flag in summary.suspicious:
         print(f"check {flag['path']}: {'; '.join(flag['reasons'])}", file=sys.stderr)
+    for clip in summary.flagged():
+        state = "kept by you" if clip["kept"] else "left out of training"
+        print(f"{state}: {clip['key']}: {'; '.join(clip['reasons'])}", file=sys.stderr)
     print(f"train.list: {summary.train_count}, val.list: {summary.val_count}", file=sys.stderr)
 
 
@@ -201,6 +207,11 @@ def _prepare_command(args: argparse.Namespace) -> int:
     progress = _TqdmProgress()
     try:
         dataset = _positional_or_option(args, "dataset", "--dataset DATASET")
+        if args.keep or args.unkeep:
+            from engine.prepare import keep_clips
+
+            keep_clips(dataset, args.keep or [])
+            keep_clips(dataset, args.unkeep or [], keep=False)
         summary = prepare_dataset(
             dataset, args.speaker, args.audio or [], _prepare_config(args), progress
         )
@@ -334,7 +345,26 @@ def _add_prepare_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--language", default=AUTO_LANGUAGE, help="auto, ZH, JP or EN")
     parser.add_argument("--val-per-speaker", type=int, default=4, help="validation lines each")
     parser.add_argument(
-        "--loudness", type=float, metavar="DBFS", help="normalise each utterance to this level"
+        "--denoise", choices=["auto", "on", "off"], default="auto",
+        help="clean recordings with DeepFilterNet3: auto = those with an estimated SNR under "
+        "15 dB (default), on = all, off = none",
+    )  # fmt: skip
+    parser.add_argument(
+        "--loudness", type=float, default=-23.0, metavar="LUFS",
+        help="each utterance's integrated loudness (BS.1770; default -23)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--peak-dbtp", type=float, default=-1.0, metavar="DBTP",
+        help="true-peak ceiling when raising the loudness (default -1)",
+    )  # fmt: skip
+    parser.add_argument("--no-loudness", action="store_true", help="keep each clip's own level")
+    parser.add_argument(
+        "--keep", nargs="+", metavar="CLIP",
+        help="train on these flagged clips anyway (their esd.list paths)",
+    )  # fmt: skip
+    parser.add_argument("--unkeep", nargs="+", metavar="CLIP", help="undo --keep")
+    parser.add_argument(
+        "--no-quality-gate", action="store_true", help="train on flagged clips too (all of them)"
     )
     parser.add_argument(
         "--bert-batch-size", type=int, default=8,
@@ -615,6 +645,7 @@ def _clone_command(args: argparse.Namespace) -> int:
         config=args.config,
         chunk_s=args.eval_every_s,
         min_speech_s=args.min_speech_s,
+        denoise=args.denoise,
     )
     stop = threading.Event()  # Ctrl-C or SIGTERM: keep the best voice so far, resume next time
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -680,6 +711,10 @@ def _add_clone_parser(commands: argparse._SubParsersAction) -> None:
         default=60.0,
         help="refuse recordings with less speech than this (default 60)",
     )
+    parser.add_argument(
+        "--denoise", choices=["auto", "on", "off"], default="auto",
+        help="clean the recordings first: auto = the noisy ones (default), on = all, off = none",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print the result as JSON too")
     _add_feature_options(parser)
     parser.set_defaults(handler=_clone_command)

@@ -155,32 +155,12 @@ def save_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> Pa
     return write_atomic(path, encode_wav(audio, sample_rate))
 
 
-def match_loudness(audio: np.ndarray, sample_rate: int, target_db: float) -> np.ndarray:
-    """Scale to a gated loudness of `target_db` dBFS (BS.1770 gating, no K-weighting), peak-safe."""
-    block, hop = int(0.4 * sample_rate), int(0.1 * sample_rate)
-    if len(audio) < block:
-        power = np.array([np.mean(audio**2)])
-    else:
-        frames = np.lib.stride_tricks.sliding_window_view(audio, block)[::hop]
-        power = np.mean(frames.astype(np.float64) ** 2, axis=1)
-    level = 10 * np.log10(np.maximum(power, 1e-12))
-    gated = power[level > -70.0]  # absolute gate, then relative gate 10 dB below the mean
-    if gated.size == 0:
-        return audio
-    relative = 10 * np.log10(np.mean(gated)) - 10.0
-    loud = gated[10 * np.log10(gated) > relative]
-    current_db = 10 * np.log10(np.mean(loud if loud.size else gated))
-    gain = 10 ** ((target_db - current_db) / 20)
-    return peak_safe((audio * gain).astype(np.float32))
-
-
 __all__ = [
     "AudioSource",
     "encode_ogg_opus",
     "encode_wav",
     "EXPORT_HINT",
     "load_audio",
-    "match_loudness",
     "OPUS_SAMPLE_RATES",
     "peak_safe",
     "resample",

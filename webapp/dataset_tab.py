@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 
 COLUMNS = ["delete", "file", "speaker", "language", "text", "check"]
 EDITABLE = 5  # the first five columns are what esd.list holds; "check" says what to look at
-FIRST_STAGES = ("ingest", "slice", "transcribe")
+FIRST_STAGES = ("ingest", "denoise", "slice", "transcribe", "quality")
 LAST_STAGES = ("resample", "text", "bert", "clap")
 LANGUAGES = [AUTO_LANGUAGE, "ZH", "JP", "EN"]
 READY_STATUS = "Dataset **{}** is ready for training."  # finish_dataset's status on success
@@ -290,6 +290,11 @@ def format_summary(summary: PrepareSummary) -> str:
         lines.append(f"- **{speaker}**: {seconds / 60:.1f} minutes")
     lines.append(f"- train.list: {summary.train_count} lines, val.list: {summary.val_count}")
     lines += _dropped_lines(summary)
+    flagged = [clip for clip in summary.flagged() if not clip["kept"]]
+    if flagged:
+        lines.append("\n**Left out of training** (the clip's check column says why):")
+        for clip in flagged:
+            lines.append(f"- `{Path(clip['key']).name}`: {'; '.join(clip['reasons'])}")
     if summary.suspicious:
         lines.append("\n**Check these transcripts:**")
         for flag in summary.suspicious:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from engine.audio import load_audio
+from engine.clip_quality import clipped_ratio, snr_in_pauses_db
 from engine.dataset.layout import DatasetLayout
 from engine.errors import AudioError
 from engine.prepare.manifest import Manifest
@@ -58,6 +59,7 @@ class RecordingCheck:
     snr_db: float | None  # None without pauses to measure the noise in
     mean_logprob: float | None
     texts: tuple[str, ...] = ()  # what Whisper heard in the slices
+    denoised: bool = False  # the prepare pipeline cleaned it (engine.denoise)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (rounded)."""
@@ -70,6 +72,7 @@ class RecordingCheck:
             "clipped_ratio": round(self.clipped_ratio, 5),
             "snr_db": None if self.snr_db is None else round(self.snr_db, 1),
             "mean_logprob": None if self.mean_logprob is None else round(self.mean_logprob, 3),
+            "denoised": self.denoised,
         }
 
 
@@ -224,43 +227,11 @@ def _check_recording(
         slices=len(slices),
         heard=heard,
         clipped_ratio=clipped_ratio(audio),
-        snr_db=estimate_snr_db(audio, rate, spans),
+        snr_db=snr_in_pauses_db(audio, rate, spans),
         mean_logprob=statistics.mean(logprobs) if logprobs else None,
         texts=tuple(texts),
+        denoised=bool((manifest.get("denoise", key) or {}).get("outputs")),
     )
-
-
-def clipped_ratio(audio: np.ndarray) -> float:
-    """Share of samples stuck at the recording's ceiling: runs of 3+ samples within 0.1% of the
-    peak, when the peak is loud (a quiet recording's peak is no ceiling)."""
-    magnitude = np.abs(np.asarray(audio, dtype=np.float32))
-    peak = float(magnitude.max(initial=0.0))
-    if peak < 0.5:
-        return 0.0
-    at_top = magnitude >= peak * 0.999
-    runs = at_top[:-2] & at_top[1:-1] & at_top[2:]  # a run of three: a flattened wave top
-    return float(runs.sum()) / max(len(magnitude), 1)
-
-
-def estimate_snr_db(
-    audio: np.ndarray, rate: int, speech_spans: list[tuple[float, float]]
-) -> float | None:
-    """Speech power over the noise power in the pauses (20 ms frames; median of the pauses);
-    None when the pauses are under a second in all."""
-    frame = max(int(0.02 * rate), 1)
-    count = len(audio) // frame
-    if count == 0:
-        return None
-    power = np.mean(np.asarray(audio[: count * frame], np.float64).reshape(count, frame) ** 2, 1)
-    inside = np.zeros(count, dtype=bool)
-    for start, end in speech_spans:
-        inside[int(start * rate) // frame : int(end * rate) // frame + 1] = True
-    pauses = power[~inside]
-    if len(pauses) * frame < rate or not inside.any():
-        return None
-    noise = max(float(np.median(pauses)), 1e-12)
-    speech = float(np.mean(power[inside]))
-    return 10 * float(np.log10(max(speech - noise, 1e-12) / noise))
 
 
 def _check_language(checks: list[RecordingCheck], language: str) -> None:
@@ -322,9 +293,14 @@ def _recording_warnings(check: RecordingCheck) -> list[str]:
             "record with lower input gain or further from the microphone."
         )
     if check.snr_db is not None and check.snr_db < NOISY_SNR_DB:
+        fate = (
+            "it was cleaned with the denoiser, but a quieter room still sounds better"
+            if check.denoised
+            else "record in a quieter room; the noise will be in the voice"
+        )
         warnings.append(
             f"{check.name} is noisy (speech only {check.snr_db:.0f} dB above the background): "
-            "record in a quieter room; the noise will be in the voice."
+            f"{fate}."
         )
     return warnings
 

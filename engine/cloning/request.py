@@ -12,6 +12,7 @@ from engine.constants import Language
 from engine.dataset.layout import check_speaker_name
 from engine.errors import ConfigError
 from engine.features import FeatureConfig
+from engine.prepare.config import DENOISE_MODES
 
 AUDIO_SUFFIXES = frozenset(
     {".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".webm", ".mp4"}
@@ -48,6 +49,7 @@ class CloneRequest:
     learning_rate: float | None = None
     batch_size: int | None = None
     seed: int = 1234
+    denoise: str = "auto"  # the prepare pipeline's: auto (noisy recordings only), on, off
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", check_speaker_name(self.name))
@@ -65,6 +67,8 @@ class CloneRequest:
             raise ConfigError(f"max_cer must be in (0, 1], got {self.max_cer}.")
         if self.eval_sentences < 1:
             raise ConfigError(f"eval_sentences must be at least 1, got {self.eval_sentences}.")
+        if self.denoise not in DENOISE_MODES:
+            raise ConfigError(f"denoise must be one of {DENOISE_MODES}, got {self.denoise!r}.")
         if self.min_speech_s < 0 or (self.chunk_s is not None and self.chunk_s <= 0):
             raise ConfigError("min_speech_s must be 0 or more and chunk_s positive.")
         for name in ("out", "work", "config"):

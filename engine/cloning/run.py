@@ -131,10 +131,10 @@ def prepare_recordings(
         if total and (done == total or done % 10 == 0):
             report(CloneProgress("prepare", f"{stage}: {done}/{total}"))
 
-    common = {"language": request.language, "asr": request.asr}
+    common = {"language": request.language, "asr": request.asr, "denoise": request.denoise}
     if request.features is not None:
         common["features"] = request.features
-    first = PrepareConfig(stages=("ingest", "slice", "transcribe"), **common)
+    first = PrepareConfig(stages=("ingest", "denoise", "slice", "transcribe", "quality"), **common)
     files = request.recordings()
     summary = prepare_dataset(paths.dataset, request.name, files, first, progress=tick)
     unreadable = {

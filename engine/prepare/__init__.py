@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from engine.prepare.config import STAGES, PrepareConfig, parse_stages
     from engine.prepare.ingest import IngestedAudio, ingest_recording
     from engine.prepare.pipeline import PrepareSummary, prepare_dataset
+    from engine.prepare.quality import ClipQuality, keep_clips, kept_clips, quality_report
     from engine.prepare.review import apply_review, label_audio, read_review, review_notes
     from engine.prepare.slicing import SliceConfig, SliceInfo, slice_recording
 
@@ -49,6 +50,10 @@ _LAZY = {
     "PrepareSummary": "engine.prepare.pipeline",
     "parse_stages": "engine.prepare.config",
     "prepare_dataset": "engine.prepare.pipeline",
+    "ClipQuality": "engine.prepare.quality",
+    "keep_clips": "engine.prepare.quality",
+    "kept_clips": "engine.prepare.quality",
+    "quality_report": "engine.prepare.quality",
     "apply_review": "engine.prepare.review",
     "label_audio": "engine.prepare.review",
     "read_review": "engine.prepare.review",
@@ -65,6 +70,7 @@ __getattr__ = lazy_attributes(__name__, _LAZY)
 __all__ = [
     "AsrConfig",
     "CleanedLine",
+    "ClipQuality",
     "DatasetLayout",
     "IngestedAudio",
     "LabelLine",
@@ -76,10 +82,13 @@ __all__ = [
     "Transcript",
     "apply_review",
     "ingest_recording",
+    "keep_clips",
+    "kept_clips",
     "label_audio",
     "load_transcriber",
     "parse_stages",
     "prepare_dataset",
+    "quality_report",
     "read_cleaned_list",
     "read_labels",
     "read_review",

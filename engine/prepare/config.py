@@ -11,14 +11,17 @@ from engine.asr import parse_language_setting
 from engine.constants import AUTO_LANGUAGE
 from engine.errors import ConfigError
 from engine.features import FeatureConfig
+from engine.loudness import DEFAULT_PEAK_DBTP, DEFAULT_TARGET_LUFS, check_targets
 
 if TYPE_CHECKING:
     from engine.asr import AsrConfig
     from engine.prepare.slicing import SliceConfig
 
-STAGES = ("ingest", "slice", "transcribe", "resample", "text", "bert", "clap")
-# Stages that read esd.list: the review step (stage 4) runs before them.
+STAGES = ("ingest", "denoise", "slice", "transcribe", "quality", "resample", "text", "bert", "clap")
+# Stages that read esd.list: the review step runs before them.
 LABEL_STAGES = frozenset({"resample", "text"})
+DENOISE_MODES = ("auto", "on", "off")
+DENOISE_BELOW_SNR_DB = 15.0  # estimated; DeepFilterNet3 gains little above it and colours speech
 
 
 def _default_slice_config() -> SliceConfig:
@@ -38,7 +41,11 @@ class PrepareConfig:
     """Settings of one prepare run; validated when built.
 
     `language` is the spoken language for transcription ("auto" detects it per slice);
-    `device`, when set, overrides the device of the feature models and of Whisper.
+    `device`, when set, overrides the device of the feature models and of Whisper. `denoise`:
+    "auto" cleans a recording whose estimated SNR is under `denoise_below_snr_db`, "on" every
+    recording, "off" none. Loudness: each utterance is scaled to `loudness_target_lufs`
+    (BS.1770) under a true-peak ceiling of `peak_dbtp`. `quality_gate`: clips the quality stage
+    flags stay out of training unless the user keeps them (engine.prepare.keep_clips).
     """
 
     stages: tuple[str, ...] = STAGES
@@ -46,8 +53,12 @@ class PrepareConfig:
     asr: AsrConfig = field(default_factory=_default_asr_config)
     language: str = AUTO_LANGUAGE
     val_per_speaker: int = 4
-    normalize_loudness: bool = False
-    loudness_target_db: float = -23.0
+    denoise: str = "auto"
+    denoise_below_snr_db: float = DENOISE_BELOW_SNR_DB
+    normalize_loudness: bool = True
+    loudness_target_lufs: float = DEFAULT_TARGET_LUFS
+    peak_dbtp: float = DEFAULT_PEAK_DBTP
+    quality_gate: bool = True
     device: str | None = None
     features: FeatureConfig = field(default_factory=FeatureConfig)
     batch_size: int = 8
@@ -60,10 +71,9 @@ class PrepareConfig:
         self.language = parse_language_setting(self.language)
         if self.val_per_speaker < 0:
             raise ConfigError(f"val_per_speaker must be 0 or more, got {self.val_per_speaker}.")
-        if not -70.0 <= self.loudness_target_db <= 0.0:
-            raise ConfigError(
-                f"loudness_target_db must be in [-70, 0] dBFS, got {self.loudness_target_db}."
-            )
+        if self.denoise not in DENOISE_MODES:
+            raise ConfigError(f"denoise must be one of {DENOISE_MODES}, got {self.denoise!r}.")
+        check_targets(self.loudness_target_lufs, self.peak_dbtp)
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {self.batch_size}.")
         if not self.bert_tokenizers and "bert" in self.stages:

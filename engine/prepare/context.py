@@ -16,8 +16,10 @@ from engine.errors import ConfigError, ModelNotFoundError, SonareError
 from engine.prepare.manifest import Manifest
 
 if TYPE_CHECKING:
+    from engine.denoise import Denoiser
     from engine.features import BertFeaturizer, ClapEmbedder
     from engine.prepare.config import PrepareConfig
+    from engine.similarity import SpeakerEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +70,8 @@ class StageContext:
     progress: ProgressCallback | None = None
     featurizer: BertFeaturizer | None = None
     clap_embedder: ClapEmbedder | None = None
+    denoiser_model: Denoiser | None = None
+    encoder: SpeakerEncoder | None = None
     reports: dict[str, StageReport] = field(default_factory=dict)
     suspicious: list[dict[str, Any]] = field(default_factory=list)
 
@@ -95,6 +99,22 @@ class StageContext:
 
             self.clap_embedder = ClapEmbedder(self.config.features)
         return self.clap_embedder
+
+    def denoiser(self) -> Denoiser:
+        """The DeepFilterNet3 denoiser, loaded on first use."""
+        if self.denoiser_model is None:
+            from engine.denoise import Denoiser
+
+            self.denoiser_model = Denoiser().load()
+        return self.denoiser_model
+
+    def speaker_encoder(self) -> SpeakerEncoder:
+        """The speaker encoder (clip similarity), loaded on first use."""
+        if self.encoder is None:
+            from engine.similarity import SpeakerEncoder
+
+            self.encoder = SpeakerEncoder().load()
+        return self.encoder
 
 
 def run_items(

@@ -3,7 +3,8 @@
     from engine.prepare import PrepareConfig, prepare_dataset
     summary = prepare_dataset("data/alice", "alice", ["take1.mp3"], PrepareConfig())
 
-Stages run in order: ingest, slice, transcribe, (review esd.list), resample, text, bert, clap.
+Stages run in order: ingest, denoise, slice, transcribe, quality, (review esd.list: flagged
+clips stay out), resample, text, bert, clap.
 Each redoes only items whose inputs changed or whose outputs are missing (see manifest.py).
 """
 
@@ -20,10 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 from engine.dataset.layout import DatasetLayout, check_speaker_name
 from engine.errors import ConfigError
+from engine.prepare.cleaning_stages import denoise, measure_quality
 from engine.prepare.config import LABEL_STAGES, PrepareConfig
 from engine.prepare.context import ProgressCallback, StageContext
 from engine.prepare.feature_stages import bert_features, clap_features
 from engine.prepare.manifest import Manifest
+from engine.prepare.quality import quality_report
 from engine.prepare.recording_stages import dataset_slices, ingest, slice_recordings, transcribe
 from engine.prepare.utterance_stages import (
     clean_texts,
@@ -51,6 +54,11 @@ class PrepareSummary:
     suspicious: list[dict[str, Any]]
     train_count: int
     val_count: int
+    quality: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+    def flagged(self) -> list[dict[str, Any]]:
+        """The clips the quality gate flagged (with `kept` True where the user keeps them)."""
+        return [clip for clip in self.quality if clip["reasons"]]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -104,10 +112,14 @@ def _run_stages(
     try:
         if "ingest" in stages and audio_files:
             ingest(context, speaker or "", audio_files)
+        if "denoise" in stages:
+            denoise(context)  # "off" removes earlier cleaned copies, so slices use the raw one
         if "slice" in stages:
             slice_recordings(context)
         if "transcribe" in stages:
             transcribe(context, transcriber)
+        if "quality" in stages:
+            measure_quality(context)
         if LABEL_STAGES & set(stages):
             utterances = review_labels(context)
             if "resample" in stages:
@@ -134,6 +146,7 @@ def _summarize(context: StageContext) -> PrepareSummary:
         suspicious=context.suspicious,
         train_count=_count_lines(layout.train_list),
         val_count=_count_lines(layout.val_list),
+        quality=quality_report(layout.root),
     )
     for stage, report in reports.items():
         logger.info(

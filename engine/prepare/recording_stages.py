@@ -13,6 +13,7 @@ from engine.constants import AUTO_LANGUAGE, Language
 from engine.dataset.labels import LabelLine, read_labels, write_labels
 from engine.dataset.layout import DatasetLayout
 from engine.errors import AudioError
+from engine.prepare.cleaning_stages import Recording, ingested_recordings, recording_source
 from engine.prepare.context import StageContext, run_items
 from engine.prepare.manifest import Manifest, sha256_text
 
@@ -64,35 +65,32 @@ def _unique_recording_name(manifest: Manifest, name: str, digest: str) -> str:
 # --- 2. slice ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Recording:
-    key: str
-    path: Path
-    speaker: str
-    input_hash: str
-
-
 def slice_recordings(context: StageContext) -> None:
-    """Cut every ingested recording into utterances under slices/<speaker>/."""
+    """Cut every ingested recording (its cleaned copy, if denoised) into utterances under
+    slices/<speaker>/."""
     from engine.prepare.slicing import slice_recording
 
     layout, manifest = context.layout, context.manifest
-    recordings = [
-        _Recording(key, layout.root / record["outputs"][0], record["speaker"], record["input"])
-        for key, record in manifest.items("ingest").items()
-        if record.get("outputs") and (layout.root / record["outputs"][0]).is_file()
-    ]
 
-    def work(recording: _Recording) -> bool:
-        input_hash = sha256_text(recording.input_hash, repr(context.config.slicing))
+    def work(recording: Recording) -> bool:
+        source, tag = recording_source(context, recording.key, recording.path)
+        input_hash = sha256_text(recording.input_hash, repr(context.config.slicing), tag)
         if manifest.is_fresh("slice", recording.key, input_hash, layout.root):
             return False
         out_dir = layout.slices_dir(recording.speaker)
-        slices = slice_recording(recording.path, out_dir, recording.speaker, context.config.slicing)
+        # What the denoiser left of a recording of noise alone is (nearly) silence.
+        noise_only = source != recording.path
+        cleaned = " (only noise: the denoiser removed all of it)" if noise_only else ""
+        try:
+            slices = slice_recording(source, out_dir, recording.speaker, context.config.slicing)
+        except AudioError as error:
+            if not noise_only:
+                raise
+            raise AudioError(f"{recording.path.name}: no speech found{cleaned}") from error
         _remove_old_slices(context, recording.key, {info.path for info in slices})
         if not slices:
             manifest.record("slice", recording.key, input_hash, speaker=recording.speaker)
-            raise AudioError(f"{recording.path.name}: no speech found")
+            raise AudioError(f"{recording.path.name}: no speech found{cleaned}")
         manifest.record(
             "slice",
             recording.key,
@@ -103,7 +101,7 @@ def slice_recordings(context: StageContext) -> None:
         )
         return True
 
-    run_items(context, "slice", recordings, work)
+    run_items(context, "slice", ingested_recordings(context), work)
 
 
 def _slice_record(layout: DatasetLayout, info: Any) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from engine.errors import ConfigError
 from engine.files import write_text_atomic
 from engine.prepare.flags import flag_language, flag_transcript
 from engine.prepare.manifest import Manifest
+from engine.prepare.quality import kept_clips
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +47,9 @@ def read_review(root: str | os.PathLike[str]) -> list[LabelLine]:
 
 def review_notes(root: str | os.PathLike[str]) -> dict[str, list[str]]:
     """What to check in each transcript before training, by label path, from what transcription
-    knew: too short, repeated, too fast or slow for its clip, an unsure language guess. The same
-    flags as the text stage's summary, available right after transcription."""
+    knew: too short, repeated, too fast or slow for its clip, an unsure language guess (the same
+    flags as the text stage's summary, available right after transcription), and the quality
+    gate's reasons (noisy, clipped, someone else...)."""
     layout = DatasetLayout(Path(root))
     if not layout.manifest_json.is_file():
         return {}
@@ -58,12 +60,16 @@ def review_notes(root: str | os.PathLike[str]) -> dict[str, list[str]]:
         for record in manifest.items("slice").values()
         for info in record.get("slices", [])
     }  # fmt: skip
-    notes = {}
+    notes, kept = {}, kept_clips(layout.root)
     for line in read_review(layout.root):
         reasons = flag_transcript(line.text, durations.get(line.path, 0.0), line.language)
         heard = manifest.get("transcribe", line.path) or {}
         if heard.get("text") == line.text:  # not edited: Whisper's language guess still counts
             reasons += flag_language(heard.get("language_probability"), line.language)
+        quality = manifest.get("quality", line.path) or {}
+        if quality.get("reasons"):
+            state = "kept by you" if line.path in kept else "left out of training"
+            reasons += [f"{state}: {reason}" for reason in quality["reasons"]]
         if reasons:
             notes[line.path] = reasons
     return notes

@@ -18,7 +18,7 @@ from typing import Any
 
 import soundfile as sf
 
-from engine.audio import encode_wav, load_audio, match_loudness
+from engine.audio import encode_wav, load_audio
 from engine.constants import SAMPLE_RATE
 from engine.dataset.labels import (
     CleanedLine,
@@ -30,10 +30,12 @@ from engine.dataset.labels import (
 from engine.dataset.layout import DatasetLayout
 from engine.errors import ConfigError
 from engine.files import write_atomic, write_json_atomic
+from engine.loudness import normalize_loudness
 from engine.prepare.context import StageContext, run_items
 from engine.prepare.feature_stages import listed_items, spectrogram_one
 from engine.prepare.flags import flag_language, flag_transcript
 from engine.prepare.manifest import sha256_text
+from engine.prepare.quality import kept_clips
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +62,7 @@ def review_labels(context: StageContext) -> list[Utterance]:
     for problem in problems:
         report.drop("esd.list", problem)
     utterances, seen = [], set()
+    kept = kept_clips(layout.root)
     for line in lines:
         wav = _target_wav(layout, line)
         key = layout.relative(wav)
@@ -68,11 +71,23 @@ def review_labels(context: StageContext) -> list[Utterance]:
             report.drop(line.path, "the same audio is listed twice in esd.list")
         elif source is None:
             report.drop(line.path, f"audio not found for {line.path!r}")
+        elif reasons := _gate_reasons(context, key, kept):
+            report.drop(line.path, f"kept out of training: {'; '.join(reasons)} ({KEEP_HINT})")
         else:
             seen.add(key)
             report.keep(made=False)
             utterances.append(Utterance(key, line, wav, source))
     return utterances
+
+
+KEEP_HINT = "to train on it anyway, keep it: prepare --keep CLIP"
+
+
+def _gate_reasons(context: StageContext, key: str, kept: set[str]) -> list[str]:
+    if not context.config.quality_gate or key in kept:
+        return []
+    record = context.manifest.get("quality", key)
+    return list(record.get("reasons", [])) if record else []
 
 
 def _target_wav(layout: DatasetLayout, line: LabelLine) -> Path:
@@ -107,14 +122,19 @@ def _resample_one(context: StageContext, utterance: Utterance) -> bool:
     manifest, config = context.manifest, context.config
     if utterance.source == utterance.wav and _is_model_ready_wav(utterance.wav):
         return False  # a 2.2 dataset's wav, already at 44.1 kHz: used as it is
-    loudness = config.loudness_target_db if config.normalize_loudness else None
+    loudness = (
+        ("BS.1770", config.loudness_target_lufs, config.peak_dbtp)
+        if config.normalize_loudness
+        else None
+    )
     source_hash = manifest.file_hash(utterance.source)
     input_hash = sha256_text(source_hash, SAMPLE_RATE, loudness)
     if manifest.is_fresh("resample", utterance.key, input_hash, context.layout.root):
         return False
     audio, _ = load_audio(utterance.source, SAMPLE_RATE)
-    if loudness is not None:
-        audio = match_loudness(audio, SAMPLE_RATE, loudness)
+    if config.normalize_loudness:
+        target, ceiling = config.loudness_target_lufs, config.peak_dbtp
+        audio = normalize_loudness(audio, SAMPLE_RATE, target, ceiling)
     data = encode_wav(audio, SAMPLE_RATE)
     write_atomic(utterance.wav, data)
     manifest.remember_hash(utterance.wav, hashlib.sha256(data).hexdigest())

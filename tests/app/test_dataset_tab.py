@@ -7,12 +7,13 @@ from pathlib import Path
 
 import soundfile as sf
 
-from engine.prepare import read_cleaned_list
+from engine.prepare import PrepareSummary, read_cleaned_list
 from webapp import dataset_tab
 from webapp.dataset_tab import (
     add_sample,
     create_dataset,
     finish_dataset,
+    format_summary,
     load_rows,
     row_audio,
     save_edits,
@@ -63,8 +64,9 @@ def test_whole_flow_transcribe_review_and_finish(services: Services) -> None:
     assert [row[2:4] for row in rows] == [["amy", "EN"]] * 5
     assert "lighthouse" in rows[0][4].lower().replace(" ", "")
     stages = {desc.split(":")[0] for _, desc in progress.calls}
-    assert stages == {"ingest", "slice", "transcribe"}
-    assert progress.calls[-1][0] == (5, 5)
+    assert stages == {"ingest", "denoise", "slice", "transcribe", "quality"}
+    transcribed = [fraction for fraction, desc in progress.calls if desc.startswith("transcribe")]
+    assert transcribed[-1] == (5, 5)
 
     audio = row_audio(services, "amy", rows, 1)
     assert audio is not None and Path(audio).is_file() and sf.info(audio).duration > 2.0
@@ -233,3 +235,19 @@ def test_a_ready_dataset_is_chosen_for_training(services: Services) -> None:
     for status in ("⚠️ No transcripts yet: slice and transcribe recordings first.", ""):
         dropdown, button = dataset_tab.ready_for_training(services, "amy", status)
         assert "value" not in dropdown and not button["visible"]
+
+
+def test_the_summary_names_the_clips_left_out_of_training(tmp_path: Path) -> None:
+    def clip(name: str, reasons: list[str], kept: bool) -> dict:
+        return {"key": f"wavs/amy/{name}", "reasons": reasons, "kept": kept}
+
+    quality = [
+        clip("a_0001.wav", ["clipped (2.0% of samples at full scale)"], False),
+        clip("a_0002.wav", ["noisy (speech only 6 dB above the background)"], True),
+        clip("a_0003.wav", [], False),
+    ]
+    summary = PrepareSummary(tmp_path, {}, [], {"amy": 120.0}, [], 2, 1, quality)
+    text = format_summary(summary)
+    assert "**Left out of training**" in text
+    assert "- `a_0001.wav`: clipped (2.0% of samples at full scale)" in text
+    assert "a_0002.wav" not in text and "a_0003.wav" not in text  # kept by the user; fine
