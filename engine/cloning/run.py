@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -155,8 +156,25 @@ def prepare_recordings(
         bert_tokenizers=features,
         **common,
     )
-    prepare_dataset(paths.dataset, config=rest, progress=tick)
+    prepared = prepare_dataset(paths.dataset, config=rest, progress=tick)
+    _check_gate(prepared, request)
     return inputs
+
+
+def _check_gate(summary: Any, request: CloneRequest) -> None:
+    """Refuse when the quality gate left too little speech to train on, saying why."""
+    kept_s = summary.speaker_duration_s.get(request.name, 0.0)
+    if kept_s >= request.min_speech_s:
+        return
+    left_out = [clip for clip in summary.flagged() if clip["speaker"] == request.name]
+    reasons = Counter(clip["reasons"][0].split(" (")[0] for clip in left_out if clip["reasons"])
+    why = ", ".join(f"{reason}: {count}" for reason, count in reasons.most_common())
+    hint = " or run with --denoise on" if request.denoise != "on" else ""
+    raise CloneInputError(
+        f"Only {kept_s:.0f} s of speech passed the quality check ({len(left_out)} clips left "
+        f"out: {why}): record in a quieter room{hint}, or keep the clips anyway "
+        f"(python -m engine prepare --dataset {request.paths.dataset} --keep ...)."
+    )
 
 
 def person_profile(

@@ -43,10 +43,12 @@ class ClipQuality:
     def reasons(self) -> list[str]:
         """Why this clip should stay out of training (empty: it is fine)."""
         reasons = []
-        if self.speech_ratio < MIN_SPEECH_RATIO:
-            reasons.append(f"mostly silence or noise (speech in {self.speech_ratio:.0%} of it)")
-        if self.snr_db is not None and self.snr_db < NOISY_SNR_DB:
+        noisy = self.snr_db is not None and self.snr_db < NOISY_SNR_DB
+        if noisy:
             reasons.append(f"noisy (speech only {self.snr_db:.0f} dB above the background)")
+        elif self.speech_ratio < MIN_SPEECH_RATIO:
+            # (in a noisy clip little stands 10 dB above the background: "noisy" says it)
+            reasons.append(f"mostly silence or noise (speech in {self.speech_ratio:.0%} of it)")
         if self.clipped_ratio >= CLIPPED_RATIO:
             reasons.append(f"clipped ({self.clipped_ratio:.1%} of samples at full scale)")
         if self.asr_logprob is not None and self.asr_logprob < MIN_ASR_LOGPROB:

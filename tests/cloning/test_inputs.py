@@ -107,3 +107,18 @@ def test_unusable_recordings_stop_the_clone_with_what_to_do(
             _clone(files, tiny_base, tmp_path / str(index), whisper_model, **changes)
         assert "\n" not in str(caught.value)  # one line
     assert {path: _digest(path) for path in before} == before  # nothing uploaded changed
+
+
+def test_a_clone_with_too_little_speech_past_the_quality_gate_is_refused(tmp_path: Path) -> None:
+    from engine.cloning.run import _check_gate
+    from engine.prepare import PrepareSummary
+
+    noisy = {"speaker": "awb", "reasons": ["noisy (speech only 6 dB above the background)"]}
+    quality = [noisy | {"key": f"wavs/awb/t_{i}.wav", "kept": False} for i in range(3)]
+    summary = PrepareSummary(tmp_path, {}, [], {"awb": 12.0}, [], 1, 1, quality)
+    request = CloneRequest(audio=(tmp_path,), name="awb", denoise="off")
+    expected = r"Only 12 s of speech .*\(3 clips left out: noisy: 3\).*--denoise on"
+    with pytest.raises(CloneInputError, match=expected):
+        _check_gate(summary, request)
+    enough = PrepareSummary(tmp_path, {}, [], {"awb": 90.0}, [], 9, 1, quality)
+    _check_gate(enough, request)  # a minute and a half of speech kept: fine

@@ -137,3 +137,12 @@ def test_a_recording_of_noise_alone_gets_its_reason(tmp_path) -> None:
         drop["reason"] == "fan.flac: no speech found (only noise: the denoiser removed all of it)"
     )
     assert (tmp_path / "dan" / "clean" / "fan.flac").is_file()  # it was cleaned first
+
+
+def test_a_noisy_clip_is_called_noisy_not_silent() -> None:
+    from engine.prepare import ClipQuality
+
+    noisy = ClipQuality("wavs/a/x.wav", "a", 4.0, 8.0, 0.15, 0.0, -0.3)
+    quiet = ClipQuality("wavs/a/y.wav", "a", 4.0, 40.0, 0.15, 0.0, -0.3)
+    assert [reason.split(" (")[0] for reason in noisy.reasons()] == ["noisy"]
+    assert [reason.split(" (")[0] for reason in quiet.reasons()] == ["mostly silence or noise"]
