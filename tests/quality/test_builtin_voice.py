@@ -34,8 +34,8 @@ from engine.similarity import SpeakerEncoder
 from engine.synthesis import SynthesisParams, Voice
 
 # Measured on these sentences (README, "The built-in voices"), with a margin: the default
-# speaker's CER 0.299 (0.67 with the tones reversed, 1.0 with the decoder's input zeroed); own
-# likeness 0.78-0.87, at least 0.057 above another speaker's (kal against ked).
+# speaker's CER 0.241 (0.56 with the tones reversed, 1.0 with the decoder's input zeroed); own
+# likeness 0.79-0.90, at least 0.099 above another speaker's (kal against ked).
 CER_LIMIT = 0.40
 OWN_SIMILARITY = 0.70  # each speaker against their own real clips
 OVER_OTHERS = 0.02  # ... and by this much above every other speaker's
