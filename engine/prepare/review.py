@@ -21,7 +21,7 @@ from engine.errors import ConfigError
 from engine.files import write_text_atomic
 from engine.prepare.flags import flag_language, flag_transcript
 from engine.prepare.manifest import Manifest
-from engine.prepare.quality import kept_clips
+from engine.prepare.quality import ClipQuality, kept_clips
 
 logger = logging.getLogger(__name__)
 
@@ -66,10 +66,11 @@ def review_notes(root: str | os.PathLike[str]) -> dict[str, list[str]]:
         heard = manifest.get("transcribe", line.path) or {}
         if heard.get("text") == line.text:  # not edited: Whisper's language guess still counts
             reasons += flag_language(heard.get("language_probability"), line.language)
-        quality = manifest.get("quality", line.path) or {}
-        if quality.get("reasons"):
+        record = manifest.get("quality", line.path)
+        if record is not None:
             state = "kept by you" if line.path in kept else "left out of training"
-            reasons += [f"{state}: {reason}" for reason in quality["reasons"]]
+            judged = ClipQuality.from_dict({**record, "key": line.path}).reasons()
+            reasons += [f"{state}: {reason}" for reason in judged]
         if reasons:
             notes[line.path] = reasons
     return notes

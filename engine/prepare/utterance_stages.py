@@ -35,7 +35,7 @@ from engine.prepare.context import StageContext, run_items
 from engine.prepare.feature_stages import listed_items, spectrogram_one
 from engine.prepare.flags import flag_language, flag_transcript
 from engine.prepare.manifest import sha256_text
-from engine.prepare.quality import kept_clips
+from engine.prepare.quality import ClipQuality, kept_clips
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +87,8 @@ def _gate_reasons(context: StageContext, key: str, kept: set[str]) -> list[str]:
     if not context.config.quality_gate or key in kept:
         return []
     record = context.manifest.get("quality", key)
-    return list(record.get("reasons", [])) if record else []
+    # Judged again from the measures: the thresholds may have changed since they were taken.
+    return ClipQuality.from_dict({**record, "key": key}).reasons() if record else []
 
 
 def _target_wav(layout: DatasetLayout, line: LabelLine) -> Path:

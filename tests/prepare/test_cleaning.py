@@ -20,6 +20,7 @@ from engine.prepare import (
     prepare_dataset,
     quality_report,
     read_cleaned_list,
+    review_notes,
     write_labels,
 )
 from engine.prepare.config import DENOISE_BELOW_SNR_DB
@@ -118,6 +119,8 @@ def test_a_clipped_clip_is_kept_out_of_training_until_the_user_keeps_it(tmp_path
     listed = {line.path for line in read_cleaned_list(DatasetLayout(root).train_list)}
     listed |= {line.path for line in read_cleaned_list(DatasetLayout(root).val_list)}
     assert len(listed) == 3 and "wavs/carol/takes_0001.wav" not in listed
+    notes = review_notes(root)["wavs/carol/takes_0001.wav"]  # the Space's "check" column
+    assert notes[-1].startswith("left out of training: clipped")
     drops = summary.stages["review"]["dropped_items"]
     assert drops[0]["item"] == "wavs/carol/takes_0001.wav" and "--keep" in drops[0]["reason"]
 
