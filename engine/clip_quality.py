@@ -34,9 +34,8 @@ def estimate_snr_db(audio: np.ndarray, sample_rate: int) -> float | None:
     power = np.sort(frame_powers(audio, sample_rate))
     if len(power) < 10 or power[-1] <= 1e-12:
         return None
-    noise = float(np.mean(power[: max(int(len(power) * NOISE_SHARE), 1)]))
     speech = float(np.mean(power[int(len(power) * (1 - SPEECH_SHARE)) :]))
-    return _snr(speech, noise)
+    return _snr(speech, _background(power))
 
 
 def snr_in_pauses_db(
@@ -56,6 +55,11 @@ def snr_in_pauses_db(
     return _snr(float(np.mean(power[inside])), float(np.median(pauses)))
 
 
+def _background(sorted_power: np.ndarray) -> float:
+    """Mean power of the quietest tenth of the (sorted) frames."""
+    return float(np.mean(sorted_power[: max(int(len(sorted_power) * NOISE_SHARE), 1)]))
+
+
 def _snr(speech: float, noise: float) -> float:
     noise = max(noise, 1e-12)
     if speech - noise <= 0:
@@ -68,7 +72,7 @@ def speech_ratio(audio: np.ndarray, sample_rate: int) -> float:
     power = frame_powers(audio, sample_rate)
     if not len(power):
         return 0.0
-    noise = float(np.mean(np.sort(power)[: max(int(len(power) * NOISE_SHARE), 1)]))
+    noise = _background(np.sort(power))
     level = 10 * np.log10(np.maximum(power, 1e-12))
     floor = max(10 * np.log10(max(noise, 1e-12)) + SPEECH_OVER_NOISE_DB, SILENT_DBFS)
     return float(np.mean(level > floor))

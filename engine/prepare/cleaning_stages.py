@@ -122,7 +122,7 @@ def measure_quality(context: StageContext) -> list[ClipQuality]:
 
     def work(recording: Recording) -> bool:
         slices = (manifest.get("slice", recording.key) or {}).get("slices", [])
-        source, tag = recording_source(context, recording.key, recording.path)
+        _, tag = recording_source(context, recording.key, recording.path)
         raw: list[tuple[np.ndarray, int]] = []  # decoded once per recording, when needed
         made = False
         for info in slices:
@@ -205,18 +205,14 @@ def _with_similarity(context: StageContext, measured: list[ClipQuality]) -> list
         path = _embedding_path(context.layout, quality.key, quality.speaker)
         if path.is_file():
             by_speaker[quality.speaker].append((index, np.load(path)))
-    result = [_replace_similarity(quality, None) for quality in measured]
+    result = [dataclasses.replace(quality, similarity=None) for quality in measured]
     for rows in by_speaker.values():
         if len(rows) < MIN_CLIPS_FOR_SIMILARITY:
             continue
         scores = leave_one_out_scores(np.stack([embedding for _, embedding in rows]))
         for (index, _), score in zip(rows, scores, strict=True):
-            result[index] = _replace_similarity(measured[index], float(score))
+            result[index] = dataclasses.replace(measured[index], similarity=float(score))
     return result
-
-
-def _replace_similarity(quality: ClipQuality, similarity: float | None) -> ClipQuality:
-    return dataclasses.replace(quality, similarity=similarity)
 
 
 def _record_quality(context: StageContext, quality: ClipQuality, input_hash: str) -> None:
