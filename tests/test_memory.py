@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mmap
 import os
 import subprocess
 import sys
@@ -115,9 +116,12 @@ print(before - rss_mib())
 
 
 def test_process_memory_reads_this_process() -> None:
+    # A fresh anonymous mapping, every page written: a heap block could reuse pages that a test
+    # before this one freed but the allocator kept resident, and then RSS would not move.
+    size = 64 * 1024 * 1024
     before = memory.process_memory_mib()
-    block = b"\x01" * (64 * 1024 * 1024)  # every page written (calloc'd zeros may stay unmapped)
-    after = memory.process_memory_mib()
+    with mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS) as block:
+        block.write(b"\x01" * size)
+        after = memory.process_memory_mib()
     assert after["VmRSS"] - before["VmRSS"] > 50 and after["VmHWM"] >= after["VmRSS"]
     assert abs(after["RssAnon"] + after["RssFile"] - after["VmRSS"]) < 50  # plus RssShmem
-    del block
