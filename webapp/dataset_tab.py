@@ -28,7 +28,10 @@ from engine.prepare import (
     PrepareConfig,
     PrepareSummary,
     apply_review,
+    keep_clips,
+    kept_clips,
     label_audio,
+    quality_report,
     read_review,
     review_notes,
 )
@@ -37,8 +40,9 @@ from webapp.services import SAMPLE_RECORDING, Services, check_dataset_name
 
 logger = logging.getLogger(__name__)
 
-COLUMNS = ["delete", "file", "speaker", "language", "text", "check"]
+COLUMNS = ["delete", "file", "speaker", "language", "text", "check", "keep"]
 EDITABLE = 5  # the first five columns are what esd.list holds; "check" says what to look at
+KEEP = 6  # ticked: train on the clip although the quality check left it out
 FIRST_STAGES = ("ingest", "denoise", "slice", "transcribe", "quality")
 LAST_STAGES = ("resample", "text", "bert", "clap")
 LANGUAGES = [AUTO_LANGUAGE, "ZH", "JP", "EN"]
@@ -245,15 +249,19 @@ def save_edits(services: Services, dataset: str | None, rows: Any) -> tuple[Rows
     """Write the edited table to esd.list (rows ticked 'delete' are removed)."""
     try:
         root = _require_dataset(services, dataset)
-        table = _as_rows(rows)
-        lines = [_line_from_row(row) for row in table if not _truthy(row[0])]
+        table = [row for row in _as_rows(rows) if not _truthy(row[0])]
+        lines = [_line_from_row(row) for row in table]
         result = apply_review(root, lines)
+        has_keep_column = _save_keep_ticks(root, table, lines)
     except Exception as error:  # noqa: BLE001 - ours explain themselves; others are logged
         return _as_rows(rows), fail(error)
     status = (
         f"Saved esd.list: {len(result.edited)} edited, {len(result.removed)} removed, "
         f"{result.kept} kept. Run the remaining stages to update the dataset."
     )
+    flagged_kept = sum(1 for clip in quality_report(root) if clip["reasons"] and clip["kept"])
+    if has_keep_column and flagged_kept:
+        status += f" {flagged_kept} clip(s) the quality check left out will be trained on."
     return _rows(root), status
 
 
@@ -280,6 +288,17 @@ def finish_dataset(
     return format_summary(summary), READY_STATUS.format(root.name)
 
 
+def _save_keep_ticks(root: Path, table: Rows, lines: list[LabelLine]) -> bool:
+    """The 'keep' column into keep.json; False (the kept set left alone) without the column."""
+    ticks = {line.path: _truthy(row[KEEP]) for row, line in zip(table, lines, strict=True)
+             if len(row) > KEEP}  # fmt: skip
+    if not ticks:
+        return False
+    keep_clips(root, [path for path, tick in ticks.items() if tick])
+    keep_clips(root, [path for path, tick in ticks.items() if not tick], keep=False)
+    return True
+
+
 def format_summary(summary: PrepareSummary) -> str:
     """Kept/dropped per stage, minutes per speaker and flagged rows, as Markdown."""
     lines = ["| stage | kept | made now | dropped |", "| --- | --- | --- | --- |"]
@@ -292,7 +311,10 @@ def format_summary(summary: PrepareSummary) -> str:
     lines += _dropped_lines(summary)
     flagged = [clip for clip in summary.flagged() if not clip["kept"]]
     if flagged:
-        lines.append("\n**Left out of training** (the clip's check column says why):")
+        lines.append(
+            "\n**Left out of training** (the clip's check column says why; tick its 'keep' "
+            "box, save and run the remaining stages to train on it anyway):"
+        )
         for clip in flagged:
             lines.append(f"- `{Path(clip['key']).name}`: {'; '.join(clip['reasons'])}")
     if summary.suspicious:
@@ -333,10 +355,10 @@ def _count(value: float | None, name: str) -> int:
 
 
 def _rows(root: Path) -> Rows:
-    notes = review_notes(root)
+    notes, kept = review_notes(root), kept_clips(root)
     return [
         [False, line.path, line.speaker, line.language.value, line.text,
-         "; ".join(notes.get(line.path, []))]
+         "; ".join(notes.get(line.path, [])), line.path in kept]
         for line in read_review(root)
     ]  # fmt: skip
 
@@ -357,9 +379,10 @@ def _as_rows(rows: Any) -> Rows:
 
 
 def _line_from_row(row: Sequence[Any]) -> LabelLine:
-    if len(row) not in (EDITABLE, len(COLUMNS)):  # "check" may be left out
+    if not EDITABLE <= len(row) <= len(COLUMNS):  # "check" and "keep" may be left out
         names = ", ".join(COLUMNS[:EDITABLE])
-        raise ConfigError(f"Each row needs {EDITABLE} columns: {names} (and {COLUMNS[-1]}).")
+        extra = " and ".join(COLUMNS[EDITABLE:])
+        raise ConfigError(f"Each row needs {EDITABLE} columns: {names} (and {extra}).")
     _, path, speaker, language, text = (
         str(cell).strip() if cell is not None else "" for cell in row[:EDITABLE]
     )
@@ -412,14 +435,14 @@ def build_dataset_tab(services: Services) -> dict[str, Any]:
         status = gr.Markdown(elem_id="dataset-status")
         table = gr.Dataframe(
             headers=COLUMNS,
-            datatype=["bool", "str", "str", "str", "str", "str"],
+            datatype=["bool", "str", "str", "str", "str", "str", "bool"],
             type="array",
             interactive=True,
             static_columns=[1, 2, 5],
-            column_widths=["7%", "20%", "9%", "9%", "37%", "18%"],
+            column_widths=["7%", "19%", "8%", "8%", "35%", "17%", "6%"],
             wrap=True,
             label="Transcripts: click a row to listen; edit text or language; tick 'delete'; "
-            "'check' says what to look at",
+            "'check' says what to look at; tick 'keep' to train on a clip the check left out",
             elem_id="review-table",
         )
         # Every row is a slice of a recording: a row added in the table would have no audio.

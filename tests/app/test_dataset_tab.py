@@ -5,9 +5,27 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import soundfile as sf
 
-from engine.prepare import PrepareSummary, read_cleaned_list
+from engine.constants import Language
+from engine.prepare import (
+    LabelLine,
+    PrepareConfig,
+    PrepareSummary,
+    SliceConfig,
+    kept_clips,
+    prepare_dataset,
+    read_cleaned_list,
+    write_labels,
+)
+from tests.fixtures.recordings import (
+    ENGLISH_SENTENCES,
+    ESPEAK_RATE,
+    encode_audio,
+    join_with_pauses,
+    speak,
+)
 from webapp import dataset_tab
 from webapp.dataset_tab import (
     add_sample,
@@ -172,7 +190,9 @@ def test_bad_speaker_name_is_explained(services: Services) -> None:
 
 
 def test_columns_match_the_table() -> None:
-    assert dataset_tab.COLUMNS == ["delete", "file", "speaker", "language", "text", "check"]
+    assert dataset_tab.COLUMNS == [
+        "delete", "file", "speaker", "language", "text", "check", "keep"
+    ]  # fmt: skip
 
 
 def test_an_english_only_whisper_says_so_before_transcribing(services: Services) -> None:
@@ -251,3 +271,50 @@ def test_the_summary_names_the_clips_left_out_of_training(tmp_path: Path) -> Non
     assert "**Left out of training**" in text
     assert "- `a_0001.wav`: clipped (2.0% of samples at full scale)" in text
     assert "a_0002.wav" not in text and "a_0003.wav" not in text  # kept by the user; fine
+
+
+def test_a_clip_the_quality_check_left_out_is_trained_on_once_ticked_keep(
+    services: Services, tmp_path: Path
+) -> None:
+    """The review table's 'keep' column: a clipped clip shows why it is left out; ticking keep
+    and saving puts it back into training, unticking takes it out again."""
+    clips = [speak(sentence) for sentence in ENGLISH_SENTENCES[:4]]
+    clips[1] = np.clip(12 * clips[1], -0.98, 0.98)  # the second sentence overdriven
+    audio, _ = join_with_pauses(clips, ESPEAK_RATE, pause_s=1.0, edge_s=0.5)
+    recording = encode_audio(tmp_path / "takes.wav", audio, ESPEAK_RATE)
+    create_dataset(services, "amy")
+    root = services.dataset_dir("amy")
+    slicing = SliceConfig(min_s=1.0, max_s=12.0, vad="energy")
+    config = PrepareConfig(stages=("ingest", "denoise", "slice"), slicing=slicing,
+                           features=services.features)  # fmt: skip
+    sliced = prepare_dataset(root, "amy", [recording], config)
+    names = [Path(info["path"]).name for info in sliced.slices]
+    write_labels(root / "esd.list", [
+        LabelLine(f"wavs/amy/{name}", "amy", Language.EN, text)
+        for name, text in zip(names, ENGLISH_SENTENCES[:4], strict=True)
+    ])  # fmt: skip
+    prepare_dataset(root, config=PrepareConfig(stages=("quality",), features=services.features))
+
+    rows, _ = load_rows(services, "amy")
+    clipped = "wavs/amy/takes_0001.wav"
+    row = next(row for row in rows if row[1] == clipped)
+    assert row[5].startswith("left out of training: clipped") and row[6] is False
+    assert all(other[6] is False and other[5] == "" for other in rows if other is not row)
+    summary, _ = finish_dataset(services, "amy", None, 1)
+    assert "train.list: 2 lines, val.list: 1" in summary and "tick its 'keep'" in summary
+
+    row[6] = True
+    rows, status = save_edits(services, "amy", rows)
+    assert "1 clip(s) the quality check left out will be trained on" in status, status
+    assert kept_clips(root) == {clipped}
+    row = next(row for row in rows if row[1] == clipped)
+    assert row[5].startswith("kept by you: clipped") and row[6] is True
+    summary, _ = finish_dataset(services, "amy", None, 1)
+    assert "train.list: 3 lines, val.list: 1" in summary and "Left out" not in summary
+
+    row[6] = False
+    rows, status = save_edits(services, "amy", rows)
+    assert kept_clips(root) == set() and "will be trained on" not in status
+    rows[0] = rows[0][:5]  # a client that sends the five esd.list columns leaves keep alone
+    save_edits(services, "amy", [r if r[1] != clipped else [*r[:6], True] for r in rows])
+    assert kept_clips(root) == {clipped}
