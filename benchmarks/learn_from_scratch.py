@@ -278,11 +278,14 @@ class Benchmark:
         return [json.loads(line) for line in self.curve_file.read_text().splitlines() if line]
 
     def config(self) -> Path:
-        """--config, or a copy of it in WORK with --learning-rate in place of its own."""
-        if self.args.learning_rate is None:
+        """--config, or a copy of it in WORK with --learning-rate / --batch-size in place of its
+        own."""
+        overrides = {"learning_rate": self.args.learning_rate, "batch_size": self.args.batch_size}
+        overrides = {key: value for key, value in overrides.items() if value is not None}
+        if not overrides:
             return Path(self.args.config)
         config = json.loads(Path(self.args.config).read_text())
-        config["train"]["learning_rate"] = self.args.learning_rate
+        config["train"] |= overrides
         path = self.work / "train_config.json"
         write_json_atomic(path, config)
         return path
@@ -715,6 +718,11 @@ def main() -> None:
         "--learning-rate",
         type=float,
         help="instead of the config's (a lower one anneals a base that has plateaued)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        help="instead of the config's (on 2 cores batch 12 trains 1.5x the clips per second of 6)",
     )
     parser.add_argument("--export-voice", help="write the best checkpoint as a voice folder here")
     parser.add_argument(

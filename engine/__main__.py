@@ -286,10 +286,14 @@ def _add_synthesize_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--speaker", help="speaker name (default: the first)")
     parser.add_argument("--list-speakers", action="store_true", help="print speakers and exit")
     parser.add_argument("--language", default=AUTO_LANGUAGE, help="auto, ZH, JP or EN")
-    parser.add_argument("--sdp-ratio", type=float, default=0.2)
-    parser.add_argument("--noise-scale", type=float, default=0.6)
-    parser.add_argument("--noise-scale-w", type=float, default=0.8)
-    parser.add_argument("--length-scale", type=float, default=1.0, help=">1 speaks slower")
+    # Unset knobs take the voice's own defaults (config.json "inference"), else 2.2's.
+    voice_default = "default: the voice's own, else {}"
+    parser.add_argument("--sdp-ratio", type=float, help=voice_default.format(0.2))
+    parser.add_argument("--noise-scale", type=float, help=voice_default.format(0.6))
+    parser.add_argument("--noise-scale-w", type=float, help=voice_default.format(0.8))
+    parser.add_argument(
+        "--length-scale", type=float, help=">1 speaks slower; " + voice_default.format(1.0)
+    )
     parser.add_argument("--emotion", help="CLAP text prompt, e.g. 'Happy'")
     parser.add_argument("--pause", type=float, default=0.3, help="seconds between sentences")
     parser.add_argument("--seed", type=int)

@@ -45,6 +45,14 @@ _MAX_PIECE_FRAMES = 512
 
 Emotion = str | tuple[int, np.ndarray] | None
 
+# 2.2's web UI defaults, for a voice whose config.json names none of its own.
+DEFAULT_KNOBS: dict[str, float] = {
+    "sdp_ratio": 0.2,
+    "noise_scale": 0.6,
+    "noise_scale_w": 0.8,
+    "length_scale": 1.0,
+}
+
 _RANGES: dict[str, tuple[float, float]] = {
     "sdp_ratio": (0.0, 1.0),
     "noise_scale": (0.0, 2.0),
@@ -58,16 +66,18 @@ _RANGES: dict[str, tuple[float, float]] = {
 class SynthesisParams:
     """How to speak: speaker, language and 2.2's four knobs, plus the pause between sentences.
 
-    `emotion` is a CLAP text prompt ("Happy", "Sad and quiet"), a reference clip as
-    (sample_rate, waveform), or None for 2.2's default prompt. `seed` makes the output repeatable.
+    A knob left at None takes the voice's own default (its config.json "inference", written by
+    whoever measured what suits that voice), else 2.2's (`DEFAULT_KNOBS`). `emotion` is a CLAP
+    text prompt ("Happy", "Sad and quiet"), a reference clip as (sample_rate, waveform), or None
+    for 2.2's default prompt. `seed` makes the output repeatable.
     """
 
     speaker: str | None = None
     language: str = AUTO_LANGUAGE
-    sdp_ratio: float = 0.2
-    noise_scale: float = 0.6
-    noise_scale_w: float = 0.8
-    length_scale: float = 1.0
+    sdp_ratio: float | None = None
+    noise_scale: float | None = None
+    noise_scale_w: float | None = None
+    length_scale: float | None = None
     emotion: Emotion = None
     pause_s: float = 0.3
     seed: int | None = None
@@ -76,6 +86,8 @@ class SynthesisParams:
     def __post_init__(self) -> None:
         for name, (low, high) in _RANGES.items():
             value = getattr(self, name)
+            if value is None and name in DEFAULT_KNOBS:
+                continue
             if not isinstance(value, int | float) or not low <= value <= high:
                 raise ConfigError(f"{name} must be a number in [{low}, {high}], got {value!r}.")
         if self.language.lower() != AUTO_LANGUAGE:
@@ -93,6 +105,11 @@ class SynthesisParams:
         if unknown:
             raise ConfigError(f"Unknown synthesis options {unknown}; valid: {sorted(valid)}.")
         return dataclasses.replace(self, **changes)
+
+    def with_defaults(self, defaults: dict[str, float]) -> SynthesisParams:
+        """Every knob left at None filled from `defaults`, then from 2.2's (validated)."""
+        unset = {name for name in DEFAULT_KNOBS if getattr(self, name) is None}
+        return self.replace(**{name: defaults.get(name, DEFAULT_KNOBS[name]) for name in unset})
 
 
 def _latest_upstream_generator(folder: Path) -> Path | None:
@@ -130,6 +147,19 @@ def _load_voice_files(
     upstream = read_upstream_config(config_path)
     config = CheckpointConfig(upstream.model, upstream.spk2id, upstream.audio)
     return load_upstream_generator(config_path, generator_path), config
+
+
+def read_voice_defaults(folder: str | Path) -> dict[str, float]:
+    """A voice folder's synthesis knobs (DEFAULT_KNOBS updated by its config.json "inference"),
+    read without loading the model; 2.2's folders and unreadable configs give 2.2's."""
+    try:
+        raw = json.loads((voice_folder(folder) / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError, SonareError):
+        return dict(DEFAULT_KNOBS)
+    if not isinstance(raw, dict) or raw.get("format") != CHECKPOINT_FORMAT:
+        return dict(DEFAULT_KNOBS)
+    own = raw.get("inference") or {}
+    return DEFAULT_KNOBS | {k: float(v) for k, v in own.items() if k in DEFAULT_KNOBS}
 
 
 def voice_folder(folder: str | Path) -> Path:
@@ -178,6 +208,10 @@ class Voice:
         self.featurizer = featurizer
         self.clap = clap
         self.name = name
+        try:  # a voice's own defaults are checked once, here, not at its first sentence
+            SynthesisParams().with_defaults(config.inference)
+        except ConfigError as error:
+            raise ConfigError(f"Voice {name!r}, config.json inference: {error}") from None
         self._lock = threading.Lock()
         self._context_frames = decoder_context_frames(config.model)
 
@@ -237,12 +271,17 @@ class Voice:
         params = self._params(params, options)  # validate before the first next()
         return self._chunks(text, params, stream=True)
 
+    @property
+    def defaults(self) -> dict[str, float]:
+        """The voice's synthesis knobs when a caller leaves them unset (its own, else 2.2's)."""
+        return DEFAULT_KNOBS | self.config.inference
+
     def _params(self, params: SynthesisParams | None, options: dict[str, Any]) -> SynthesisParams:
         params = params or SynthesisParams()
         if options:
             params = params.replace(**options)
         self.speaker_id(params.speaker)
-        return params
+        return params.with_defaults(self.config.inference)
 
     def speaker_id(self, speaker: str | None) -> int:
         """The id of a speaker name (None: the first speaker); unknown names list valid ones."""
@@ -361,4 +400,12 @@ class Voice:
             yield audio[0, 0].float().cpu().numpy()
 
 
-__all__ = ["DEFAULT_EMOTION_PROMPT", "SonareError", "SynthesisParams", "Voice", "voice_folder"]
+__all__ = [
+    "DEFAULT_EMOTION_PROMPT",
+    "DEFAULT_KNOBS",
+    "SonareError",
+    "SynthesisParams",
+    "Voice",
+    "read_voice_defaults",
+    "voice_folder",
+]

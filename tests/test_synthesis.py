@@ -198,3 +198,48 @@ def test_runs_and_checkpoints_are_voices(tiny_voice_dir, session_features, tmp_p
         assert voice_folder(folder) == newest, folder
     assert voice_folder(tiny_voice_dir) == tiny_voice_dir
     assert Voice.load(run, session_features).speakers == list(TINY_SPEAKERS)
+
+
+def _with_inference(source, target, inference: dict) -> None:
+    import json
+    import shutil
+
+    shutil.copytree(source, target)
+    config = json.loads((target / "config.json").read_text())
+    (target / "config.json").write_text(json.dumps(config | {"inference": inference}))
+
+
+def test_a_voice_speaks_with_its_own_defaults(tiny_voice_dir, session_features, tmp_path) -> None:
+    from engine.synthesis import DEFAULT_KNOBS, read_voice_defaults
+
+    own = {"noise_scale": 0.0, "noise_scale_w": 0.0, "sdp_ratio": 0.0}
+    _with_inference(tiny_voice_dir, tmp_path / "tuned", own)
+    tuned = Voice.load(tmp_path / "tuned", session_features)
+    plain = Voice.load(tiny_voice_dir, session_features)
+    assert tuned.defaults == DEFAULT_KNOBS | own
+    assert read_voice_defaults(tmp_path / "tuned") == DEFAULT_KNOBS | own
+    assert read_voice_defaults(tiny_voice_dir) == DEFAULT_KNOBS
+    text = "Hello world, how are you?"
+    _, by_default = tuned.synthesize(text, seed=5)
+    _, asked = plain.synthesize(text, seed=5, **own)
+    np.testing.assert_array_equal(by_default, asked)  # unset knobs took the voice's values
+    _, plain_default = plain.synthesize(text, seed=5)
+    assert by_default.shape != plain_default.shape or not np.allclose(by_default, plain_default)
+    # What the caller sets wins over the voice's default.
+    _, overridden = tuned.synthesize(text, seed=5, noise_scale=0.6, noise_scale_w=0.8,
+                                     sdp_ratio=0.2)  # fmt: skip
+    np.testing.assert_array_equal(overridden, plain_default)
+
+
+@pytest.mark.parametrize(
+    ("inference", "match"),
+    [({"noise_scale": 7.0}, "noise_scale must be a number in"),
+     ({"loudness": 1.0}, "unknown \\['loudness'\\]"),
+     ({"sdp_ratio": "high"}, "sdp_ratio must be a number")],
+)  # fmt: skip
+def test_bad_voice_defaults_are_refused_when_loading(
+    tiny_voice_dir, session_features, tmp_path, inference, match
+) -> None:
+    _with_inference(tiny_voice_dir, tmp_path / "bad", inference)
+    with pytest.raises(ConfigError, match=match):
+        Voice.load(tmp_path / "bad", session_features)

@@ -12,6 +12,7 @@ import numpy as np
 
 from engine import AUTO_LANGUAGE, ConfigError, SonareError, SynthesisParams, TextError
 from engine.builtin_voice import DEFAULT_VOICE_NAME, builtin_voice_dir, has_builtin_voice
+from engine.synthesis import DEFAULT_KNOBS, read_voice_defaults
 from engine.training import GENERATOR_DIR, CheckpointStore, find_runs
 from webapp.access import AccessMode
 from webapp.limits import LimitError
@@ -93,6 +94,19 @@ def voice_speakers(services: Services, folder: str | None) -> tuple[Any, str]:
         gr.update(choices=speakers, value=speakers[0] if speakers else None),
         f"Voice **{voice.name}**: {len(speakers)} speaker(s), {voice.sample_rate} Hz.",
     )
+
+
+KNOBS = ("sdp_ratio", "noise_scale", "noise_scale_w", "length_scale")
+
+
+def voice_knobs(services: Services, folder: str | None) -> list[Any]:
+    """The four sliders set to the chosen voice's own defaults (unchanged for a voice the
+    visitor may not use: check_voice's message is voice_speakers' to show)."""
+    try:
+        defaults = read_voice_defaults(check_voice(services, folder))
+    except SonareError:
+        return [gr.update() for _ in KNOBS]
+    return [gr.update(value=defaults[name]) for name in KNOBS]
 
 
 def build_params(
@@ -197,6 +211,8 @@ def _no_voice_message() -> str:
 def build_synthesize_tab(services: Services) -> dict[str, Any]:
     """The Synthesize tab; returns components other tabs refresh."""
     voices = find_voices(services)
+    # The sliders open at the first voice's own defaults and follow the chosen voice.
+    knobs = read_voice_defaults(voices[0][1]) if voices else dict(DEFAULT_KNOBS)
     with gr.Tab("Synthesize", id="synthesize") as tab:
         with gr.Row():
             # Both lists are filled per visitor; any value is checked (check_voice, the voice's
@@ -210,12 +226,14 @@ def build_synthesize_tab(services: Services) -> dict[str, Any]:
         )
         language = gr.Radio(LANGUAGES, value=AUTO_LANGUAGE, label="Language")
         with gr.Accordion("Voice settings", open=False):
-            sdp_ratio = gr.Slider(0.0, 1.0, value=0.2, step=0.05, label="sdp_ratio")
-            noise_scale = gr.Slider(0.0, 2.0, value=0.6, step=0.05, label="noise_scale")
-            noise_scale_w = gr.Slider(0.0, 2.0, value=0.8, step=0.05, label="noise_scale_w")
-            length_scale = gr.Slider(
-                0.1, 5.0, value=1.0, step=0.05, label="length_scale (>1 slower)"
-            )
+            sdp_ratio = gr.Slider(0.0, 1.0, value=knobs["sdp_ratio"], step=0.05,
+                                  label="sdp_ratio")  # fmt: skip
+            noise_scale = gr.Slider(0.0, 2.0, value=knobs["noise_scale"], step=0.05,
+                                    label="noise_scale")  # fmt: skip
+            noise_scale_w = gr.Slider(0.0, 2.0, value=knobs["noise_scale_w"], step=0.05,
+                                      label="noise_scale_w")  # fmt: skip
+            length_scale = gr.Slider(0.1, 5.0, value=knobs["length_scale"], step=0.05,
+                                     label="length_scale (>1 slower)")  # fmt: skip
             pause_s = gr.Slider(0.0, 3.0, value=0.3, step=0.05, label="pause between sentences (s)")
             seed = gr.Number(value=0, precision=0, label="Seed (0: random)")
         with gr.Accordion("Emotion", open=False):
@@ -249,12 +267,19 @@ def build_synthesize_tab(services: Services) -> dict[str, Any]:
         def _voices(folder: str | None, request: gr.Request) -> Any:
             return refresh_voices(services.for_request(request), folder)
 
+        def _knobs(folder: str | None, request: gr.Request) -> list[Any]:
+            return voice_knobs(services.for_request(request), folder)
+
+        sliders = [sdp_ratio, noise_scale, noise_scale_w, length_scale]
+
         # Python defaults let clients leave inputs out; the API shows the fields' own values
         # as the defaults (voice: the first voice when the app was built).
         def synthesize(
             request: gr.Request, text: str, voice: str, speaker: str | None = None,
-            language: str = AUTO_LANGUAGE, sdp_ratio: float = 0.2, noise_scale: float = 0.6,
-            noise_scale_w: float = 0.8, length_scale: float = 1.0, pause_s: float = 0.3,
+            language: str = AUTO_LANGUAGE, sdp_ratio: float = knobs["sdp_ratio"],
+            noise_scale: float = knobs["noise_scale"],
+            noise_scale_w: float = knobs["noise_scale_w"],
+            length_scale: float = knobs["length_scale"], pause_s: float = 0.3,
             seed: float | None = None, emotion: str = "Happy",
             emotion_clip: tuple[int, np.ndarray] | None = None,
         ) -> tuple[Any, str]:  # fmt: skip
@@ -286,13 +311,15 @@ def build_synthesize_tab(services: Services) -> dict[str, Any]:
                 message = status_text
             return take, message
 
-        voice.change(_speakers, [voice], [speaker, status], api_visibility="private")
+        voice.change(_speakers, [voice], [speaker, status], api_visibility="private").then(
+            _knobs, [voice], sliders, api_visibility="private"
+        )
         for event in (refresh.click, tab.select):
             # Then load it: the voice chosen when the page was built (the built-in one on a
             # fresh machine) never fires .change, and its speakers would stay empty.
             event(_voices, [voice], [voice], api_visibility="private").then(
                 _speakers, [voice], [speaker, status], api_visibility="private"
-            )
+            ).then(_knobs, [voice], sliders, api_visibility="private")
         speak.click(
             _speak,
             [voice, speaker, text, language, sdp_ratio, noise_scale, noise_scale_w,

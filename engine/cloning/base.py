@@ -111,7 +111,8 @@ def add_speaker(base_dir: str | Path, out_dir: str | Path, name: str, seed_from:
         generator = SynthesizerTrn(model)
     load_state_dict_strictly(generator, weights, f"{base_dir} (+ {name})", assign=True)
     audio = ours.audio if ours is not None else read_upstream_config(base_dir / CONFIG_FILE).audio
-    config = CheckpointConfig(model, {**spk2id, name: new_id}, audio)
+    inference = dict(ours.inference) if ours is not None else {}  # how the base speaks
+    config = CheckpointConfig(model, {**spk2id, name: new_id}, audio, inference=inference)
     save_checkpoint(out_dir, generator, config)
     if base.discriminator is not None:
         save_discriminators(out_dir, base.discriminator, base.duration_discriminator)

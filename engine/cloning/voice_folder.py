@@ -52,6 +52,7 @@ def export_voice(
             config.languages,
             config.version,
             record["step"],
+            config.inference,
         ),
     )
     write_json_atomic(staging / "profile.json", profile.to_dict())

@@ -37,6 +37,8 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = "sonare-checkpoint/1"
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
+# How a voice speaks unless the caller says otherwise (config.json "inference"): 2.2's knobs.
+INFERENCE_KNOBS = ("sdp_ratio", "noise_scale", "noise_scale_w", "length_scale")
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,8 @@ class CheckpointConfig:
     languages: tuple[str, ...] = tuple(language.value for language in Language)
     version: str = UPSTREAM_VERSION
     iteration: int = 0
+    # The voice's own synthesis defaults (a subset of INFERENCE_KNOBS); empty: 2.2's.
+    inference: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         bad = {name: i for name, i in self.spk2id.items() if not 0 <= i < self.model.n_speakers}
@@ -56,6 +60,14 @@ class CheckpointConfig:
             raise ConfigError(f"speaker ids outside [0, {self.model.n_speakers}): {bad}")
         for code in self.languages:
             Language.parse(code)
+        unknown = sorted(set(self.inference) - set(INFERENCE_KNOBS))
+        if unknown:
+            raise ConfigError(
+                f"config.json inference: unknown {unknown}; valid: {list(INFERENCE_KNOBS)}"
+            )
+        for name, value in self.inference.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigError(f"config.json inference.{name} must be a number, got {value!r}")
 
     @property
     def sample_rate(self) -> int:
@@ -79,7 +91,7 @@ class CheckpointConfig:
             "iteration": self.iteration,
             "audio": self.audio.to_dict(),
             "model": self.model.to_dict(),
-        }
+        } | ({"inference": dict(self.inference)} if self.inference else {})
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> CheckpointConfig:
@@ -99,6 +111,7 @@ class CheckpointConfig:
             languages=tuple(values.get("languages", cls.languages)),
             version=str(values.get("version", UPSTREAM_VERSION)),
             iteration=int(values.get("iteration", 0)),
+            inference=dict(values.get("inference") or {}),
         )
 
 
@@ -133,6 +146,7 @@ def save_checkpoint(
             config.languages,
             config.version,
             config.iteration,
+            config.inference,
         )
     if model.config != config.model:
         raise ValueError("model was built from another ModelConfig than the one being saved")

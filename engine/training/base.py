@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -44,6 +44,7 @@ class BaseModel:
     duration_discriminator: dict[str, Tensor] | None
     model: ModelConfig | None
     source: str
+    inference: dict[str, float] = field(default_factory=dict)  # its synthesis defaults
 
 
 def _latest_upstream(directory: Path, prefix: str) -> Path | None:
@@ -68,6 +69,7 @@ def read_base_model(directory: str | Path) -> BaseModel:
             parts.get("duration_discriminator"),
             config.model,
             str(directory),
+            dict(config.inference),
         )
     g_path = _latest_upstream(directory, "G")
     if g_path is None:

@@ -246,6 +246,7 @@ def _build_session(
         store=store,
         precision=Precision(mixed_precision(run.train.mixed_precision), accelerator.device.type),
         base_model=_base_model_id(resume, base_dir),
+        inference=_inference_defaults(resume, base),
     )
     # The schedulers are stepped by hand per epoch, so they are registered, not prepared.
     accelerator.register_for_checkpointing(session.progress, *schedulers)
@@ -273,6 +274,13 @@ def _base_model_id(resume: Path | None, base_dir: str | Path | None) -> str | No
     if resume is not None:
         return read_meta(resume).get("base_model")
     return pulled_from(base_dir) if base_dir is not None else None
+
+
+def _inference_defaults(resume: Path | None, base: Any) -> dict[str, float]:
+    """The synthesis defaults a fine-tune's checkpoints keep: the base's (as resumed)."""
+    if resume is not None:
+        return dict(read_checkpoint_config(resume / GENERATOR_DIR).inference)
+    return dict(base.inference) if base is not None else {}
 
 
 def _model_config(run: RunConfig, n_speakers: int, resume: Path | None, base: Any) -> ModelConfig:
@@ -540,7 +548,9 @@ def _save(s: Session, val_loss: float | None) -> None:
     acc.save_state(str(temp))  # every process writes its RNG state; main writes the rest
     acc.wait_for_everyone()
     if acc.is_main_process:
-        config = CheckpointConfig(s.run.model, s.spk2id, s.run.audio, iteration=step)
+        config = CheckpointConfig(
+            s.run.model, s.spk2id, s.run.audio, iteration=step, inference=s.inference
+        )
         save_checkpoint(temp / GENERATOR_DIR, s.generator, config)
         write_json_atomic(temp / RUN_CONFIG_FILE, s.run.to_dict())
         meta = {"epoch": s.progress.epoch, "val_mel_loss": val_loss, "base_model": s.base_model}

@@ -48,6 +48,7 @@ class Session:
     similarity_disabled: bool = False  # as asr_disabled
     stop: threading.Event | None = None  # set (e.g. by a SIGTERM handler) to stop after a save
     base_model: str | None = None  # the Hub repo id the run was fine-tuned from, for model cards
+    inference: dict[str, float] = field(default_factory=dict)  # the base's synthesis defaults
 
     @property
     def generator(self) -> SynthesizerTrn:

@@ -75,3 +75,20 @@ def test_finetune_run_starts_from_upstream_base(tiny_dataset: Path, tmp_path: Pa
     latest = train(tiny_dataset, tmp_path / "run", run, base_dir=base_dir)
     generator = load_generator(latest / "generator", for_inference=False)
     assert generator.emb_g.num_embeddings == 2
+
+
+def test_a_finetune_keeps_the_bases_synthesis_defaults(tiny_dataset: Path, tmp_path: Path) -> None:
+    from engine.model import CheckpointConfig, read_checkpoint_config, save_checkpoint
+
+    run = RunConfig.from_file(TINY_CONFIG).with_train(max_steps=1, save_every=1, eval_every=100)
+    model = dataclasses.replace(run.model, n_speakers=2)
+    own = {"noise_scale": 0.3, "noise_scale_w": 0.5}
+    torch.manual_seed(4)
+    save_checkpoint(tmp_path / "base", build_generator(model),
+                    CheckpointConfig(model, {"s0": 0, "s1": 1}, run.audio, inference=own))  # fmt: skip
+    torch.set_num_threads(1)
+    first = train(tiny_dataset, tmp_path / "run", run, base_dir=tmp_path / "base")
+    assert read_checkpoint_config(first / "generator").inference == own
+    # Resumed, the base is not read again: the defaults come from the run's own checkpoint.
+    again = train(tiny_dataset, tmp_path / "run", run.with_train(max_steps=2), base_dir=None)
+    assert again != first and read_checkpoint_config(again / "generator").inference == own
