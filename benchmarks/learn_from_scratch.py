@@ -33,6 +33,7 @@ Re-running with the same --work resumes after a crash: the corpus, the run and t
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import math
@@ -396,8 +397,9 @@ class Benchmark:
         }
         if self.args.export_voice and best is not None:
             summary["export"] = export_voice(
-                self.work / "best", Path(self.args.export_voice), judge, held, top, self.corpus
-            )
+                self.work / "best", Path(self.args.export_voice), judge, held, top, self.corpus,
+                json.loads(self.args.inference) if self.args.inference else None,
+            )  # fmt: skip
         print(json.dumps(summary), flush=True)
 
 
@@ -436,15 +438,21 @@ def export_voice(
     held: dict[str, list[LabelLine]],
     top: dict[str, Any],
     corpus: Path,
+    inference: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """The best checkpoint as a voice folder: float16 if that keeps the CER (half_keeps_quality),
-    else float32. The precisions' scores are cached next to `best` (the scoring takes ~15 min),
-    so a re-run after a crash writes the folder without scoring again."""
+    else float32, speaking with `inference` as its own synthesis defaults when given (written
+    into best/ first, so both precisions are scored as the voice will speak). The precisions'
+    scores are cached next to `best` (the scoring takes ~15 min), so a re-run after a crash
+    writes the folder without scoring again."""
     from engine.model.checkpoint import load_generator, read_checkpoint_config, save_checkpoint
 
     staging = out.with_name(out.name + ".export")
     shutil.rmtree(staging, ignore_errors=True)
     config = read_checkpoint_config(best)
+    if inference is not None and inference != config.inference:
+        config = dataclasses.replace(config, inference=inference)
+        write_json_atomic(best / "config.json", config.to_dict())
     save_checkpoint(staging, load_generator(best, for_inference=False), config, half=True)
     ship_for_cloning(best, staging, top)
     scores = score_precisions(best, staging, judge, held, top)
@@ -466,6 +474,7 @@ def export_voice(
         len(EXPORT_SEEDS),
         count,
         "float16" if half_ok else "float32",
+        config.inference,
     )
     (staging / "README.md").write_text(card, encoding="utf-8")
     write_json_atomic(staging / "corpus.json", corpus_record)
@@ -475,6 +484,7 @@ def export_voice(
             "seeds": list(EXPORT_SEEDS),
             "held_out": count,
             "scores": chosen,
+            "inference": config.inference,  # the knobs the scores were spoken with
             "ceiling": top,
             "trained": {
                 "minutes": measured.get("total_minutes", measured["minutes"]),
@@ -499,9 +509,14 @@ def score_precisions(
     """The checkpoint in float32 (`best`) and float16 (`half`) on every held-out sentence, one
     take per sentence and seed of EXPORT_SEEDS (one stochastic take moves the CER by a few
     hundredths from seed to seed, more than float16 rounding does); cached in best/."""
+    from engine.model.checkpoint import read_checkpoint_config
+
     cache = best / "export_scores.json"
+    inference = read_checkpoint_config(best).inference
     if cache.is_file():
-        return json.loads(cache.read_text())
+        cached = json.loads(cache.read_text())
+        if cached.pop("inference", {}) == inference:  # scored with the knobs it now has
+            return cached
     scores: dict[str, dict[str, Any]] = {}
     count = max(len(lines) for lines in held.values())
     for name, folder in (("fp32", best), ("fp16", half)):
@@ -516,7 +531,7 @@ def score_precisions(
             for speaker in held
         }
         scores[name]["mean"] = summarize(scores[name])
-    write_json_atomic(cache, scores)
+    write_json_atomic(cache, scores | {"inference": inference})
     return scores
 
 
@@ -560,8 +575,10 @@ def model_card(
     takes: int,
     count: int,
     dtype: str,
+    inference: dict[str, float] | None = None,
 ) -> str:
     """The exported voice's README.md: what it is, how it was made, what it scores."""
+    inference = inference or {}
     speakers = [name for name in chosen if name != "mean"]
     if "speakers" not in corpus_record:  # the espeak-ng demo voice
         return MODEL_CARD.format(
@@ -590,7 +607,9 @@ def model_card(
         for name in speakers
     ]
     minutes = sum(corpus_record["train_minutes"].values())
+    knobs = ", ".join(f"{name} {value:g}" for name, value in inference.items())
     return BASE_CARD.format(
+        knobs=knobs or "2.2's (sdp_ratio 0.2, noise_scale 0.6, noise_scale_w 0.8, length_scale 1)",
         speakers=", ".join(f"`{name}`" for name in speakers),
         default=min(speakers),  # ids go by name: the first by name speaks when none is named
         steps=measured.get("total_steps", measured["steps"]),
@@ -674,6 +693,7 @@ with, and the base that `python -m engine clone` adds a new person to.
 | --- | --- | ---: | ---: | ---: | ---: | ---: |
 {rows}
 
+- Synthesis defaults (config.json `inference`, a caller's own values win): {knobs}.
 - Weights stored as {dtype} (loaded as float32). English only.
 
 ## Licence
@@ -723,6 +743,11 @@ def main() -> None:
         "--batch-size",
         type=int,
         help="instead of the config's (on 2 cores batch 12 trains 1.5x the clips per second of 6)",
+    )
+    parser.add_argument(
+        "--inference",
+        help="the exported voice's own synthesis defaults, JSON (e.g. '{\"noise_scale\": 0.3}',"
+        " chosen by benchmarks/voice_defaults.py); the curve keeps 2.2's",
     )
     parser.add_argument("--export-voice", help="write the best checkpoint as a voice folder here")
     parser.add_argument(
