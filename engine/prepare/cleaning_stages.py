@@ -70,14 +70,16 @@ def recording_source(context: StageContext, key: str, raw: Path) -> tuple[Path, 
 
 def denoise(context: StageContext) -> None:
     """Clean the recordings that need it into clean/<name>.flac (see the module docstring)."""
-    from engine.denoise import MODEL_VERSION
+    from engine.denoise import DenoiseSettings
     from engine.prepare.ingest import encode_flac
 
     layout, manifest, config = context.layout, context.manifest, context.config
     threshold = config.denoise_below_snr_db if config.denoise == "auto" else None
 
     def work(recording: Recording) -> bool:
-        input_hash = sha256_text(recording.input_hash, config.denoise, threshold, MODEL_VERSION)
+        input_hash = sha256_text(
+            recording.input_hash, config.denoise, threshold, DenoiseSettings().tag
+        )
         if manifest.is_fresh("denoise", recording.key, input_hash, layout.root):
             return False
         target = layout.root / CLEAN_DIR / recording.path.name
