@@ -18,6 +18,9 @@ MIXED_PRECISION = ("no", "bf16", "fp16")
 # (11.6 s at 44.1 kHz, hop 512) although slices may be 12 s (1034 frames), and such clips were
 # silently never trained on. 1040 takes them.
 BUCKET_BOUNDARIES = (32, 300, 400, 500, 600, 700, 800, 900, 1040)
+# The generator's parts by their 2.2 attribute names: text encoder, posterior encoder, decoder,
+# flow, the two duration predictors and the speaker table.
+FREEZABLE_PARTS = ("enc_p", "enc_q", "dec", "flow", "dp", "sdp", "emb_g")
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,9 @@ class TrainConfig:
     freeze_ZH_bert: bool = False  # noqa: N815 (2.2's key names)
     freeze_JP_bert: bool = False  # noqa: N815
     freeze_EN_bert: bool = False  # noqa: N815
+    # Generator parts left as the base has them (FREEZABLE_PARTS), e.g. a clone keeping the
+    # base's text encoder and duration predictors while it learns a new voice.
+    frozen_parts: tuple[str, ...] = ()
     empty_emo_probability: float = 0.1  # 2.2 swaps in the empty-audio CLAP vector this often
     bucket_boundaries: tuple[int, ...] = BUCKET_BOUNDARIES
     min_text_len: int = 1
@@ -73,6 +79,13 @@ class TrainConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
         object.__setattr__(self, "bucket_boundaries", tuple(int(b) for b in self.bucket_boundaries))
+        object.__setattr__(self, "frozen_parts", tuple(str(p) for p in self.frozen_parts))
+        unknown = sorted(set(self.frozen_parts) - set(FREEZABLE_PARTS))
+        if unknown:
+            raise ConfigError(
+                f"train.frozen_parts: unknown {unknown}; the generator's parts are "
+                f"{list(FREEZABLE_PARTS)}"
+            )
         positive = ("batch_size", "gradient_accumulation_steps", "max_steps", "log_every",
                     "eval_every", "save_every")  # fmt: skip
         for name in (*positive, "keep_checkpoints", "max_text_len"):

@@ -302,6 +302,10 @@ def _build_networks(run: RunConfig, base: Any) -> tuple[nn.Module, nn.Module, nn
     train_cfg = run.train
     frozen = [lang for lang in ("ZH", "JP", "EN") if getattr(train_cfg, f"freeze_{lang}_bert")]
     freeze_bert_projections(net_g, frozen)
+    for part in train_cfg.frozen_parts:
+        getattr(net_g, part).requires_grad_(False)
+    if train_cfg.frozen_parts:
+        logger.info("Not training the generator's %s", ", ".join(train_cfg.frozen_parts))
     return net_g, net_d, net_dur
 
 

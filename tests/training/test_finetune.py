@@ -84,11 +84,34 @@ def test_a_finetune_keeps_the_bases_synthesis_defaults(tiny_dataset: Path, tmp_p
     model = dataclasses.replace(run.model, n_speakers=2)
     own = {"noise_scale": 0.3, "noise_scale_w": 0.5}
     torch.manual_seed(4)
-    save_checkpoint(tmp_path / "base", build_generator(model),
-                    CheckpointConfig(model, {"s0": 0, "s1": 1}, run.audio, inference=own))  # fmt: skip
+    config = CheckpointConfig(model, {"s0": 0, "s1": 1}, run.audio, inference=own)
+    save_checkpoint(tmp_path / "base", build_generator(model), config)
     torch.set_num_threads(1)
     first = train(tiny_dataset, tmp_path / "run", run, base_dir=tmp_path / "base")
     assert read_checkpoint_config(first / "generator").inference == own
     # Resumed, the base is not read again: the defaults come from the run's own checkpoint.
     again = train(tiny_dataset, tmp_path / "run", run.with_train(max_steps=2), base_dir=None)
     assert again != first and read_checkpoint_config(again / "generator").inference == own
+
+
+def test_frozen_parts_keep_the_bases_weights(tiny_dataset: Path, tmp_path: Path) -> None:
+    import pytest
+
+    from engine.errors import ConfigError
+    from engine.training.config import TrainConfig
+
+    with pytest.raises(ConfigError, match="unknown \\['encoder'\\]"):
+        TrainConfig(frozen_parts=("encoder",))
+    run = _tiny_run().with_train(max_steps=2, save_every=2, eval_every=100,
+                                 frozen_parts=["enc_p", "dp", "sdp"])  # fmt: skip
+    base_dir = tmp_path / "base"
+    saved = _write_upstream_base(base_dir, run, n_speakers=2)["G"]
+    torch.set_num_threads(1)
+    latest = train(tiny_dataset, tmp_path / "run", run, base_dir=base_dir)
+    generator = load_generator(latest / "generator", for_inference=False)
+    # Parameters only: buffers such as the emotion quantizer's running statistics still move.
+    trained = dict(generator.named_parameters())
+    for key in trained:
+        if key.split(".")[0] in ("enc_p", "dp", "sdp"):
+            assert torch.equal(trained[key], saved[key]), key
+    assert not all(torch.equal(trained[k], saved[k]) for k in trained if k.startswith("dec."))
