@@ -30,7 +30,7 @@ def test_inference_caps_are_defaults_and_training_runs_without_them(
         caches["ONEDNN_PRIMITIVE_CACHE_CAPACITY"]
     )
     assert os.environ["LRU_CACHE_CAPACITY"] == "2048"  # an owner's own setting stays
-    assert not set(caches) & set(jobs._child_env())  # a training run gets neither
+    assert not set(caches) & set(jobs.child_env())  # a training run gets neither
 
 
 KERNEL_CACHE_SCRIPT = """

@@ -95,7 +95,7 @@ class TrainingJob:
                 [sys.executable, "-m", "engine.training.job_runner", str(job.run_dir)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,  # outlives the caller; a Ctrl-C there does not reach it
-                env=_child_env(hub_token),
+                env=child_env(hub_token),
             )  # fmt: skip
         pid = job._process.pid
         update_job(job.run_dir, pid=pid, pid_identity=process_identity(pid))
@@ -283,7 +283,7 @@ def _hub_error(run_dir: Path) -> str | None:
     return str(error) if error else None
 
 
-def _child_env(hub_token: str | bool | None = None) -> dict[str, str]:
+def child_env(hub_token: str | bool | None = None) -> dict[str, str]:
     """This environment, unbuffered, with engine importable wherever the caller was started,
     and HF_TOKEN replaced by `hub_token` when one is given (False: no token at all)."""
     source_root = str(Path(__file__).resolve().parents[2])

@@ -11,7 +11,7 @@ import pytest
 
 from engine.hub import HubConfig, HubError, pull_model, push_checkpoint, token_owner
 from engine.hub_sync import CheckpointSyncer
-from engine.training.jobs import TrainingJob, _child_env
+from engine.training.jobs import TrainingJob, child_env
 from engine.training.state import HUB_SYNC_FILE, SIGN_IN_ENV
 from tests.fixtures.fake_hub import FakeHub
 from tests.hub.test_sync import _add_checkpoint, voices  # noqa: F401 - a fixture
@@ -49,11 +49,11 @@ def test_training_processes_get_the_visitors_token_in_their_environment_only(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("HF_TOKEN", "hf_owner")
-    assert _child_env()["HF_TOKEN"] == "hf_owner"  # the owner's own run
-    env = _child_env(VISITOR)
+    assert child_env()["HF_TOKEN"] == "hf_owner"  # the owner's own run
+    env = child_env(VISITOR)
     assert env["HF_TOKEN"] == VISITOR and env[SIGN_IN_ENV] == "1"
     assert env["HF_TOKEN_PATH"] == os.devnull  # not the app's login cache either
-    signed_out = _child_env(False)
+    signed_out = child_env(False)
     assert "HF_TOKEN" not in signed_out and SIGN_IN_ENV not in signed_out
 
 
