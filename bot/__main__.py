@@ -20,7 +20,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import handlers
+from bot import cloning, handlers
 from bot.handlers import STATE_KEY, BotState
 from bot.logs import configure_logging
 from bot.settings import BotSettings
@@ -36,6 +36,10 @@ COMMANDS = [
     BotCommand("voice", "Choose a voice by name"),
     BotCommand("settings", "Speed, SDP ratio, language"),
     BotCommand("cancel", "Drop waiting messages"),
+    BotCommand("clone", "Record your own voice"),
+    BotCommand("train", "Make your voice from your recordings"),
+    BotCommand("mydata", "What the bot keeps of yours"),
+    BotCommand("forget", "Delete everything of yours"),
 ]
 AUDIO_MESSAGES = (
     filters.VOICE | filters.AUDIO | filters.VIDEO_NOTE | filters.Document.Category("audio/")
@@ -79,8 +83,16 @@ def add_handlers(application: Application) -> None:
         ("voice", handlers.voice_command),
         ("settings", handlers.settings_command),
         ("cancel", handlers.cancel),
+        ("clone", cloning.clone_command),
+        ("free", cloning.free_command),
+        ("skip", cloning.skip_command),
+        ("done", cloning.done_command),
+        ("train", cloning.train_command),
+        ("mydata", cloning.my_data),
+        ("forget", cloning.forget_command),
     ):
         application.add_handler(CommandHandler(name, callback))
+    application.add_handler(CallbackQueryHandler(cloning.forget_answer, pattern=r"^forget:"))
     application.add_handler(CallbackQueryHandler(handlers.choose_voice, pattern=r"^voice:"))
     application.add_handler(CallbackQueryHandler(handlers.change_setting, pattern=r"^set:"))
     new = filters.UpdateType.MESSAGE  # edits of old messages get no second answer
@@ -99,6 +111,10 @@ async def on_startup(application: Application) -> None:
     settings = state.settings
     if pull_soon:  # started from an earlier pull: fetch the newest voice in the background
         application.job_queue.run_once(handlers.refresh_voice, when=0, name="pull-voice")
+    if settings.clone.enabled:  # the first run also restarts clones a restart interrupted
+        application.job_queue.run_repeating(
+            cloning.watch_clones, interval=settings.clone.poll_s, first=0, name="clones"
+        )
     if settings.hub_repo and settings.hub_refresh_s > 0:
         application.job_queue.run_repeating(
             handlers.refresh_voice,

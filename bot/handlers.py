@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
@@ -20,10 +21,11 @@ from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 from telegram.warnings import PTBDeprecationWarning
 
-from bot import replies
+from bot import cloning, replies
 from bot.limits import ChatQueue, QueueFull, RateLimiter, Ticket
 from bot.settings import BotSettings, LimitSettings
 from bot.speech import VOICE_LOAD_ERRORS, Heard, Refusal, SpeechService, VoiceNote
+from engine.cloning.jobs import CloneQueue
 from engine.constants import AUTO_LANGUAGE, Language
 from engine.errors import ModelNotFoundError
 from engine.synthesis import SynthesisParams
@@ -57,6 +59,7 @@ class BotState:
     pool: ThreadPoolExecutor
     rate: RateLimiter
     queue: ChatQueue
+    clones: CloneQueue  # everyone's clones, in line (bot/cloning.py)
 
     @classmethod
     def create(cls, settings: BotSettings) -> BotState:
@@ -68,6 +71,7 @@ class BotState:
             pool=ThreadPoolExecutor(limits.worker_count, thread_name_prefix="sonare-bot"),
             rate=RateLimiter(limits.messages_per_minute),
             queue=ChatQueue(limits.queue_size),
+            clones=CloneQueue(settings.clone_jobs_dir, settings.clone.parallel),
         )
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:
@@ -169,25 +173,41 @@ async def help_command(update: Update, context: Context) -> None:
     await update.effective_message.reply_text(replies.HELP)
 
 
+MY_VOICE_KEY = "__mine__"  # the /voices button of the user's own voice
+
+
+def current_voice_name(update: Update, context: Context) -> str | None:
+    """What the chat speaks with: "my voice" or a shared speaker."""
+    if cloning.own_voice_of(update, context) is not None:
+        return replies.MY_VOICE
+    return current_speaker(context)
+
+
 async def voices(update: Update, context: Context) -> None:
-    """/voices: the speakers, one button each."""
+    """/voices: the speakers (and the user's own voice), one button each."""
     speakers = state_of(context).speech.speakers()
-    if not speakers:
+    mine = cloning.person_of(update, context).has_voice() if update.effective_user else False
+    if not speakers and not mine:
         await update.effective_message.reply_text(replies.NO_VOICE)
         return
-    current = current_speaker(context)
+    current = current_voice_name(update, context)
     await update.effective_message.reply_text(
-        replies.VOICES.format(current=current), reply_markup=voices_keyboard(speakers, current)
+        replies.VOICES.format(current=current),
+        reply_markup=voices_keyboard(speakers, current, mine),
     )
 
 
-def voices_keyboard(speakers: list[str], current: str | None) -> InlineKeyboardMarkup:
-    """Two buttons a row; the current voice is ticked."""
+def voices_keyboard(
+    speakers: list[str], current: str | None, mine: bool = False
+) -> InlineKeyboardMarkup:
+    """Two buttons a row (the user's own voice first); the current voice is ticked."""
+    names = [(replies.MY_VOICE, MY_VOICE_KEY)] if mine else []
+    names += [(name, name) for name in speakers]
     buttons = [
         InlineKeyboardButton(
-            ("✓ " if name == current else "") + name, callback_data=f"voice:{name}"
+            ("✓ " if label == current else "") + label, callback_data=f"voice:{key}"
         )
-        for name in speakers
+        for label, key in names
     ]
     return InlineKeyboardMarkup([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
 
@@ -200,13 +220,25 @@ async def voice_command(update: Update, context: Context) -> None:
         await update.effective_message.reply_text(replies.VOICE_USAGE.format(names=names))
         return
     name = " ".join(context.args)
+    if name.lower() in ("mine", replies.MY_VOICE):
+        await update.effective_message.reply_text(_choose_mine(update, context))
+        return
     if name not in speakers:
         await update.effective_message.reply_text(
             replies.UNKNOWN_VOICE.format(name=name, names=names)
         )
         return
     chat_prefs(context)["speaker"] = name
+    chat_prefs(context)["mine"] = False
     await update.effective_message.reply_text(replies.VOICE_SET.format(name=name))
+
+
+def _choose_mine(update: Update, context: Context) -> str:
+    """Speak in the user's own voice from now on, if they have one; the reply."""
+    if not cloning.person_of(update, context).has_voice():
+        return replies.NO_OWN_VOICE
+    chat_prefs(context)["mine"] = True
+    return replies.VOICE_SET.format(name=replies.MY_VOICE)
 
 
 async def choose_voice(update: Update, context: Context) -> None:
@@ -214,13 +246,19 @@ async def choose_voice(update: Update, context: Context) -> None:
     query = update.callback_query
     name = query.data.removeprefix("voice:")
     speakers = state_of(context).speech.speakers()
-    if name not in speakers:
+    mine = cloning.person_of(update, context).has_voice()
+    if name == MY_VOICE_KEY:
+        await query.answer(_choose_mine(update, context))
+    elif name in speakers:
+        chat_prefs(context)["speaker"], chat_prefs(context)["mine"] = name, False
+        await query.answer(replies.VOICE_SET.format(name=name))
+    else:
         await query.answer(replies.UNKNOWN_VOICE.format(name=name, names=", ".join(speakers)))
         return
-    chat_prefs(context)["speaker"] = name
-    await query.answer(replies.VOICE_SET.format(name=name))
+    current = current_voice_name(update, context)
     await query.edit_message_text(
-        replies.VOICES.format(current=name), reply_markup=voices_keyboard(speakers, name)
+        replies.VOICES.format(current=current),
+        reply_markup=voices_keyboard(speakers, current, mine),
     )
 
 
@@ -339,11 +377,11 @@ async def on_text(update: Update, context: Context) -> None:
     if len(text) > limit:
         await message.reply_text(replies.TEXT_TOO_LONG.format(limit=limit))
         return
-    params = synthesis_params(context)
+    params, own = speaking_voice(update, context)
 
     async def work(ticket: Ticket) -> tuple[list[VoiceNote], str | None]:
         state = state_of(context)
-        return await state.run(state.speech.speak, text, params), None
+        return await state.run(state.speech.speak, text, params, own), None
 
     await serve(update, context, work)
 
@@ -363,6 +401,9 @@ async def on_audio(update: Update, context: Context) -> None:
     if media.file_size and media.file_size > limits.max_file_bytes:
         await message.reply_text(replies.TOO_BIG)
         return
+    if cloning.recording(context):  # a take for the user's own voice
+        await record_take(update, context, media)
+        return
     language = chat_prefs(context)["language"]
 
     async def work(ticket: Ticket) -> tuple[list[VoiceNote], str | None]:
@@ -371,10 +412,38 @@ async def on_audio(update: Update, context: Context) -> None:
         heard: Heard = await state.run(_decode_and_transcribe, state.speech, data, language)
         if ticket.cancelled:
             return [], None
-        params = synthesis_params(context, heard.language)
-        return await state.run(state.speech.speak, heard.text, params), heard.text
+        params, own = speaking_voice(update, context, heard.language)
+        return await state.run(state.speech.speak, heard.text, params, own), heard.text
 
     await serve(update, context, work)
+
+
+async def record_take(update: Update, context: Context, media: Any) -> None:
+    """A voice note while the user records their voice: checked, kept or asked again."""
+    message, state = update.effective_message, state_of(context)
+    try:
+        async with state.queue.enter(message.chat_id) as ticket:
+            if ticket.cancelled:
+                return
+            try:
+                async with recording_voice(context, message.chat_id):
+                    text = await cloning.on_take(update, context, await download(media))
+            except Refusal as refusal:
+                text = refusal.reply
+            await message.reply_text(text, do_quote=True)
+    except QueueFull:
+        await message.reply_text(replies.BUSY, do_quote=True)
+
+
+def speaking_voice(
+    update: Update, context: Context, language: str | None = None
+) -> tuple[SynthesisParams, Path | None]:
+    """The chat's synthesis settings and, when it speaks in the user's own voice, its folder."""
+    params = synthesis_params(context, language)
+    own = cloning.own_voice_of(update, context)
+    if own is None:
+        return params, None
+    return params.replace(speaker=own.speaker), own.voice_dir
 
 
 async def on_other(update: Update, context: Context) -> None:

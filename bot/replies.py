@@ -9,6 +9,7 @@ HELP = (
     "/voice NAME – choose a voice by name\n"
     "/settings – speed, expressiveness (sdp ratio) and language\n"
     "/cancel – drop your messages that are still waiting\n"
+    "/clone – record your own voice, /train – make it, /mydata, /forget\n"
     "/help – this text"
 )
 WELCOME = "Hello! I speak with a trained voice.\n\n" + HELP
@@ -58,3 +59,58 @@ SETTING_OUT_OF_RANGE = "{label} {value} is out of range: {hint}."
 SETTING_NOT_A_NUMBER = "{label} “{value}” is not a number: {hint}."
 SETTING_UNKNOWN_LANGUAGE = "{label} “{value}” is not one I speak: {hint}."
 SETTING_WITHOUT_VALUE = "{label}: {hint}."
+
+# --- cloning a user's own voice (bot/cloning.py) ---------------------------------------------
+CLONE_HELP = (
+    "/clone – record your own voice: I send sentences, you read each as a voice note\n"
+    "/free – record free speech instead (about anything)\n"
+    "/skip – another sentence\n"
+    "/train – make your voice from what you recorded\n"
+    "/mydata – what I keep of yours; /forget – delete all of it"
+)
+CLONE_OFF = "Cloning voices is switched off on this bot."
+CLONE_PRIVATE = "Let's record your voice in a private chat: message me directly and send /clone."
+CLONE_START = (
+    "Let's record your voice. Read each sentence I send aloud as a voice note, in a quiet "
+    "place, at your normal pace. /skip gives another sentence, /done stops.\n\n{progress}\n\n"
+    "Read this:\n«{prompt}»"
+)
+FREE_START = (
+    "Free speech: talk about anything, a few sentences per voice note. I keep each note with "
+    "what I heard. /clone goes back to reading sentences, /done stops.\n\n{progress}"
+)
+READ_THIS = "Read this:\n«{prompt}»"
+TAKE_KEPT = "✓ {message} {progress}"
+TAKE_REFUSED = "✗ {message}"
+NOT_RECORDING = "Send /clone first to start recording your voice."
+RECORDING_DONE = "Recording paused. {progress}\n\n/clone goes on, /train makes your voice."
+AUDIO_LIMIT = (
+    "You have recorded {minutes:g} minutes, as much as I keep per person. /train makes your "
+    "voice from it; /forget deletes it."
+)
+NOT_ENOUGH_SPEECH = (
+    "I need at least {need} of your speech to make a voice; I have {have}. /clone to record more."
+)
+CLONE_DAILY_LIMIT = "You have started {count} voice(s) today, the most I make a day. Try tomorrow."
+CLONE_ALREADY = "Your voice is already being made. I'll tell you when it's ready."
+CLONE_QUEUED = "Your voice is in line: number {position}. I'll start as soon as it's your turn."
+CLONE_STARTED = "Making your voice now. This takes about {minutes:g} minutes; I'll update this."
+CLONE_PROGRESS = "Making your voice: {line}"
+CLONE_DONE = (
+    "Your voice is ready! {likeness}. From now on I answer you in it; /voices switches to the "
+    "shared voices and back."
+)
+CLONE_FAILED = "I couldn't make your voice: {error}"
+CLONE_STOPPED = "Making your voice was stopped; /train goes on from where it was."
+MY_VOICE = "my voice"
+NO_OWN_VOICE = "You have no voice of your own yet: /clone records one."
+MY_DATA_NONE = "I keep nothing of yours (besides your chat settings)."
+MY_DATA = "What I keep of yours:\n{lines}\n\n/forget deletes all of it."
+FORGET_ASK = (
+    "Delete everything I keep of yours: your recordings, your voice and your settings? "
+    "This cannot be undone."
+)
+FORGET_YES, FORGET_NO = "Yes, delete it all", "No, keep it"
+FORGOTTEN = "Deleted: {what}. Nothing of yours is left with me."
+FORGOTTEN_NOTHING = "There was nothing of yours to delete (your chat settings are reset)."
+FORGET_KEPT = "Nothing was deleted."

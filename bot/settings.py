@@ -81,6 +81,42 @@ class LimitSettings:
 
 
 @dataclass(frozen=True)
+class CloneSettings:
+    """Cloning a user from their voice notes (/clone, /train): the base, the fine-tune's
+    budget, how much speech a clone needs, and the per-user limits."""
+
+    enabled: bool = True
+    base: str | None = None  # a voice folder, 2.2 base or Hub id; None: the built-in base
+    config: Path | None = None  # the training preset; None: the one that fits the base
+    minutes: float = 20.0  # each clone's fine-tuning budget
+    eval_every_s: float | None = None  # None: about a sixth of the budget
+    asr_model: str | None = None  # Whisper for the clone's transcripts; None: the bot's
+    min_speech_s: float = 60.0  # /train refuses less accepted speech than this
+    max_audio_minutes: float = 30.0  # accepted speech kept per user
+    max_voices: int = 1  # voices per user (a new clone replaces the old one at 1)
+    jobs_per_day: int = 3
+    parallel: int = 1  # clones running at once on this machine; the rest wait in line
+    max_take_cer: float = 0.3  # a reading further from the prompt than this is asked again
+    poll_s: float = 5.0  # how often progress messages are updated
+
+    def __post_init__(self) -> None:
+        if self.config is not None:
+            object.__setattr__(self, "config", Path(self.config))
+        if not 0 < self.minutes <= 24 * 60:
+            raise ConfigError(f"clone.minutes must be in (0, 1440], got {self.minutes}.")
+        for name in ("min_speech_s", "max_audio_minutes", "poll_s"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"clone.{name} must be positive, got {getattr(self, name)}.")
+        for name in ("max_voices", "jobs_per_day", "parallel"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"clone.{name} must be at least 1, got {getattr(self, name)}.")
+        if not 0 < self.max_take_cer <= 1:
+            raise ConfigError(f"clone.max_take_cer must be in (0, 1], got {self.max_take_cer}.")
+        if self.max_audio_minutes * 60 < self.min_speech_s:
+            raise ConfigError("clone.max_audio_minutes must leave room for min_speech_s.")
+
+
+@dataclass(frozen=True)
 class BotSettings:
     """Everything the bot needs to start."""
 
@@ -97,6 +133,7 @@ class BotSettings:
     data_dir: Path = DEFAULT_DATA_DIR
     access: AccessSettings = field(default_factory=AccessSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
+    clone: CloneSettings = field(default_factory=CloneSettings)
     webhook_listen: str = "0.0.0.0"
     webhook_port: int = 8443
     webhook_secret: str | None = None
@@ -134,6 +171,16 @@ class BotSettings:
     def persistence_file(self) -> Path:
         """Where per-chat settings survive restarts (the bot's own corner of the data root)."""
         return self.data_dir / "bot" / "bot_state.pickle"
+
+    @property
+    def people_dir(self) -> Path:
+        """Each user's own files (takes, clone work, voice): <data_dir>/bot/people/<user id>."""
+        return self.data_dir / "bot" / "people"
+
+    @property
+    def clone_jobs_dir(self) -> Path:
+        """The line of clones (engine.cloning.jobs), shared by every user of this bot."""
+        return self.data_dir / "bot" / "clone-jobs"
 
     @property
     def models_dir(self) -> Path:
@@ -183,6 +230,8 @@ class BotSettings:
             )
         if "limits" in values:
             values["limits"] = LimitSettings(**_section(values["limits"], LimitSettings, "limits"))
+        if "clone" in values:
+            values["clone"] = CloneSettings(**_section(values["clone"], CloneSettings, "clone"))
         for name in ("voice_dir", "features", "data_dir"):
             if values.get(name) is not None:
                 values[name] = Path(values[name])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from engine.asr import (
     load_transcriber,
 )
 from engine.audio import encode_ogg_opus, load_audio
+from engine.denoise import Denoiser
 from engine.device import resolve_device, whisper_compute_type
 from engine.errors import AudioError, ConfigError, ModelNotFoundError, SonareError, TextError
 from engine.features import FeatureConfig
@@ -39,6 +41,9 @@ _SILENCE_WINDOW_S = 0.1
 # Cut long audio into notes at the quietest 50 ms in the last quarter of each note.
 _CUT_WINDOW_S = 0.05
 
+
+# Users' own voices kept loaded at once (each ~40 MB for the small base); the oldest goes first.
+OWN_VOICES_LOADED = 4
 
 # What a broken or missing voice folder can raise (torch and safetensors raise the last three).
 VOICE_LOAD_ERRORS = (SonareError, OSError, RuntimeError, ValueError)
@@ -77,6 +82,9 @@ class SpeechService:
         self.transcriber: FasterWhisperTranscriber | OpenAIWhisperTranscriber | None = None
         self._voice_fingerprint: tuple | None = None
         self._reload_lock = threading.Lock()
+        self._own: OrderedDict[Path, tuple[tuple, Voice]] = OrderedDict()
+        self._own_lock = threading.Lock()
+        self._denoiser: Denoiser | None = None
 
     def load(self) -> bool:
         """Load the voice and Whisper once; a missing model is logged and answered politely.
@@ -193,9 +201,12 @@ class SpeechService:
         """The loaded voice's speaker names (empty when no voice is loaded)."""
         return list(self.voice.speakers) if self.voice is not None else []
 
-    def speak(self, text: str, params: SynthesisParams) -> list[VoiceNote]:
-        """`text` in the voice, as OGG/Opus voice notes each under the size limit."""
-        voice = self.voice
+    def speak(
+        self, text: str, params: SynthesisParams, own_voice: Path | None = None
+    ) -> list[VoiceNote]:
+        """`text` in the shared voice, or in a user's own voice folder, as OGG/Opus voice notes
+        each under the size limit."""
+        voice = self.voice if own_voice is None else self.own_voice(own_voice)
         if voice is None:
             raise Refusal(replies.NO_VOICE)
         if params.speaker not in voice.speakers:
@@ -210,6 +221,38 @@ class SpeechService:
             raise Refusal(replies.INTERNAL_ERROR) from error
         limits = self.settings.limits
         return encode_notes(audio, rate, limits.max_note_s, limits.max_note_bytes)
+
+    def own_voice(self, folder: Path) -> Voice:
+        """A user's own voice, loaded once and again when its files change (a newer clone)."""
+        folder = Path(folder)
+        fingerprint = _fingerprint(folder)
+        with self._own_lock:
+            cached = self._own.get(folder)
+            if cached is not None and cached[0] == fingerprint:
+                self._own.move_to_end(folder)
+                return cached[1]
+        try:
+            voice = Voice.load(folder, features=self._feature_config())
+        except VOICE_LOAD_ERRORS as error:
+            logger.warning("Could not load the voice in %s: %s", folder, error)
+            raise Refusal(replies.NO_OWN_VOICE) from error
+        with self._own_lock:
+            self._own[folder] = (fingerprint, voice)
+            while len(self._own) > OWN_VOICES_LOADED:
+                self._own.popitem(last=False)
+        return voice
+
+    def denoiser(self) -> Denoiser:
+        """DeepFilterNet3 for takes recorded in noise, loaded on first use."""
+        with self._own_lock:
+            if self._denoiser is None:
+                self._denoiser = Denoiser().load()
+            return self._denoiser
+
+    def drop_own_voice(self, folder: Path) -> None:
+        """Forget a user's loaded voice (it was deleted)."""
+        with self._own_lock:
+            self._own.pop(Path(folder), None)
 
 
 def is_silent(audio: np.ndarray, sample_rate: int) -> bool:

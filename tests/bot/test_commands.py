@@ -73,6 +73,10 @@ def test_start_help_and_commands_menu(start_bot: StartBot, telegram: FakeTelegra
         "voice",
         "settings",
         "cancel",
+        "clone",
+        "train",
+        "mydata",
+        "forget",
     }
     assert command(telegram, 1, "/start").params["text"] == replies.WELCOME
     assert command(telegram, 1, "/help").params["text"] == replies.HELP
