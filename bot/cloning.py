@@ -239,14 +239,18 @@ async def watch_clones(context: Context) -> None:
             person.update(progress=None)
             continue
         if status.active:
-            await _edit(context, person, shown, progress_text(status, state.settings.clone.minutes))
+            text = progress_text(status, state.settings.clone.minutes)
+            if await _edit(context, shown, text):
+                person.update(progress=shown | {"text": text})
             continue
+        person.update(progress=None)  # before any await: the next run must not finish it again
         await _finish(context, person, shown, status)
 
 
-async def _edit(context: Context, person: Person, shown: dict[str, Any], text: str) -> None:
+async def _edit(context: Context, shown: dict[str, Any], text: str) -> bool:
+    """Show `text` in the progress message; whether it now shows it."""
     if text == shown.get("text"):
-        return
+        return False
     try:
         await context.bot.edit_message_text(text, chat_id=shown["chat_id"],
                                             message_id=shown["message_id"])  # fmt: skip
@@ -254,8 +258,8 @@ async def _edit(context: Context, person: Person, shown: dict[str, Any], text: s
         logger.debug("Progress message not edited: %s", error)
     except TelegramError as error:
         logger.warning("Progress message not edited: %s", error)
-        return
-    person.update(progress=shown | {"text": text})
+        return False
+    return True
 
 
 async def _finish(
@@ -263,17 +267,16 @@ async def _finish(
 ) -> None:
     """The clone ended: say how, and on success answer in the new voice."""
     state, chat_id = _state(context), shown["chat_id"]
-    person.update(progress=None)
     if status.state == "stopped":
-        await _edit(context, person, shown, replies.CLONE_STOPPED)
+        await _edit(context, shown, replies.CLONE_STOPPED)
         return
     if status.state != "done" or status.voice_dir is None:
-        await _edit(context, person, shown, replies.CLONE_FAILED.format(error=status.error))
+        await _edit(context, shown, replies.CLONE_FAILED.format(error=status.error))
         return
     result = status.result or {}
     likeness = describe_similarity(result.get("similarity") or 0.0, result.get("ceiling"))
-    text = replies.CLONE_DONE.format(likeness=likeness.capitalize())
-    await _edit(context, person, shown, text)
+    text = replies.CLONE_DONE.format(likeness=likeness[0].upper() + likeness[1:])
+    await _edit(context, shown, text)
     prefs = context.application.chat_data[chat_id].setdefault("voice", {})
     prefs["mine"] = True
     try:

@@ -83,7 +83,8 @@ class LimitSettings:
 @dataclass(frozen=True)
 class CloneSettings:
     """Cloning a user from their voice notes (/clone, /train): the base, the fine-tune's
-    budget, how much speech a clone needs, and the per-user limits."""
+    budget, how much speech a clone needs, and the per-user limits. Each user has one voice of
+    their own: /train again makes it anew from all their takes."""
 
     enabled: bool = True
     base: str | None = None  # a voice folder, 2.2 base or Hub id; None: the built-in base
@@ -93,7 +94,6 @@ class CloneSettings:
     asr_model: str | None = None  # Whisper for the clone's transcripts; None: the bot's
     min_speech_s: float = 60.0  # /train refuses less accepted speech than this
     max_audio_minutes: float = 30.0  # accepted speech kept per user
-    max_voices: int = 1  # voices per user (a new clone replaces the old one at 1)
     jobs_per_day: int = 3
     parallel: int = 1  # clones running at once on this machine; the rest wait in line
     max_take_cer: float = 0.3  # a reading further from the prompt than this is asked again
@@ -107,7 +107,7 @@ class CloneSettings:
         for name in ("min_speech_s", "max_audio_minutes", "poll_s"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"clone.{name} must be positive, got {getattr(self, name)}.")
-        for name in ("max_voices", "jobs_per_day", "parallel"):
+        for name in ("jobs_per_day", "parallel"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"clone.{name} must be at least 1, got {getattr(self, name)}.")
         if not 0 < self.max_take_cer <= 1:

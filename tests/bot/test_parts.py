@@ -172,3 +172,19 @@ def test_log_filter_removes_the_token_everywhere(restore_logging: None) -> None:
     assert "RuntimeError: failed at /bot<token>/sendVoice" in logged
     assert "secret" not in logged
     assert RedactSecrets([None, "abc"]).redact("xabcx") == "x<token>x"
+
+
+def test_a_persons_record_counts_todays_clones_and_deletes_everything(tmp_path) -> None:
+    from bot.people import DAY_S, Person
+
+    person = Person(tmp_path / "people", 7)
+    assert person.stored().bytes == 0 and not person.has_voice()
+    now = 1_000_000.0
+    person.note_clone_started(now - DAY_S - 1)  # yesterday's does not count
+    person.note_clone_started(now - 10)
+    assert person.clones_today(now) == 1
+    (person.voice_dir).mkdir(parents=True)
+    (person.voice_dir / "config.json").write_text("{}")
+    stored = person.delete()
+    assert stored.voice and stored.bytes > 0 and not person.folder.exists()
+    assert Person(tmp_path / "people", 8).folder != person.folder  # each user their own
