@@ -1,6 +1,7 @@
 """Sonare's web app: a Hugging Face Space, or `python space_app.py` locally (127.0.0.1:7860).
 
-Tabs: Dataset (recordings -> reviewed transcripts -> training data), Train (background runs with
+Tabs: Dataset (recordings -> reviewed transcripts -> training data), Record (read prompts into
+the microphone, then clone your voice), Train (background runs with
 live losses), Synthesize (streamed speech), Hub (token, push, schedule, pull), Text (what the
 front-end makes of a sentence) and, on a Space with sign-in, Account. Settings come from the
 environment (webapp/services.py); who may do what from SONARE_ACCESS (webapp/access.py). The
@@ -29,6 +30,7 @@ from webapp.file_guard import FileOwners, guard_middleware
 from webapp.hub_tab import build_hub_tab, token_status
 from webapp.messages import fail
 from webapp.openai_routes import speech_api_route
+from webapp.record_tab import build_record_api, build_record_tab
 from webapp.services import Services
 from webapp.space_api import build_voice_api, build_workspace_api
 from webapp.style import APP_CSS
@@ -117,6 +119,7 @@ def build_app(services: Services | None = None) -> gr.Blocks:
             return app
         with gr.Tabs() as tabs:
             dataset = build_dataset_tab(services)
+            record = build_record_tab(services)
             train = build_train_tab(services)
             synthesize = build_synthesize_tab(services)
             hub = build_hub_tab(services)
@@ -124,11 +127,12 @@ def build_app(services: Services | None = None) -> gr.Blocks:
             account = build_account_tab(services) if mode is AccessMode.OAUTH else None
         build_voice_api(services)
         build_workspace_api(services)
+        build_record_api(services)
         _hand_over_to_training(services, dataset, train, tabs)
         if account is not None:
             # Signed-out visitors never see the workspace tabs: built hidden, shown on load to
             # the signed-in (Gradio 6 shows a tab by an update, but does not hide one).
-            for part in (dataset, train, hub, account):
+            for part in (dataset, record, train, hub, account):
                 part["tab"].visible = False
             tabs.selected = "synthesize"
 
@@ -144,12 +148,13 @@ def build_app(services: Services | None = None) -> gr.Blocks:
             shown = gr.update(visible=True) if signed_in else gr.update()
             greeting = f"Signed in as **{mine.visitor.name}**." if signed_in else ""
             selected = gr.update(selected="dataset") if signed_in else gr.update()
-            return [*updates, shown, shown, shown, shown, gr.update(visible=not signed_in),
+            return [*updates, shown, shown, shown, shown, shown, gr.update(visible=not signed_in),
                     greeting, selected, account_summary(mine)]  # fmt: skip
 
         outputs = [dataset["dataset"], train["dataset"], train["run_dir"], synthesize["voice"]]
         if account is not None:
-            outputs += [dataset["tab"], train["tab"], hub["tab"], account["tab"], notice, who,
+            outputs += [dataset["tab"], record["tab"], train["tab"], hub["tab"], account["tab"],
+                        notice, who,
                         tabs, account["summary"]]  # fmt: skip
         app.load(on_load, [synthesize["voice"]], outputs, api_visibility="private")
 

@@ -9,6 +9,8 @@ SONARE_DEVICE        auto (default: the GPU when there is one), cpu, cuda or cud
 SPACES_ZERO_GPU      set by Hugging Face on ZeroGPU hardware (webapp/gpu.py)
 SONARE_MAX_UPLOAD_MB largest accepted upload (default 500)
 SONARE_ACCESS, SONARE_OWNERS, SONARE_AUTH_USERS: who may do what (webapp/access.py)
+SONARE_CLONE_BASE, SONARE_CLONE_MINUTES, SONARE_CLONE_CONFIG, SONARE_CLONE_EVAL_S,
+SONARE_CLONE_MIN_SPEECH_S, SONARE_MAX_CLONES: the Record tab's clones (webapp/recording.py)
 SONARE_MAX_DATASETS, SONARE_USER_QUOTA_MB, SONARE_MAX_TRAINING_RUNS, SONARE_ANONYMOUS_PER_HOUR:
                      per-visitor limits (webapp/limits.py)
 HF_ENDPOINT          Hub URL (default huggingface.co); the owner's token only ever comes from
@@ -35,6 +37,8 @@ import numpy as np
 
 from engine import ConfigError
 from engine.asr import AsrConfig, Transcript, load_transcriber
+from engine.cloning.jobs import CloneQueue
+from engine.denoise import Denoiser
 from engine.device import DEVICE_ENV, resolve_device, whisper_compute_type
 from engine.features import FeatureConfig
 from engine.voice_cache import SharedFeatures, VoiceCache
@@ -50,6 +54,7 @@ from webapp.access import (
 )
 from webapp.gpu import gpu_task, on_zero_gpu, prepare_seconds, speak_seconds, start_zero_gpu
 from webapp.limits import RateLimiter, UserLimits
+from webapp.recording import CloneSettings
 from webapp.training_queue import TrainingQueue, running_runs
 
 if TYPE_CHECKING:
@@ -203,6 +208,7 @@ class Services:
     zero_gpu: bool = False  # a ZeroGPU Space: GPU work runs in spaces.GPU calls
     access: AccessSettings = field(default_factory=AccessSettings)
     limits: UserLimits | None = None  # None: UserLimits.from_env({}) for the access mode
+    clone_settings: CloneSettings = field(default_factory=CloneSettings)  # the Record tab's
     visitor: Visitor = OWNER  # whom these services serve (for_request); the owner by default
     shared: SharedFeatures = field(init=False)
     voices: VoiceCache = field(init=False)
@@ -210,6 +216,8 @@ class Services:
     gpu: GpuTasks = field(init=False)
     training_queue: TrainingQueue = field(init=False)
     anonymous_speech: RateLimiter = field(init=False)
+    clones: CloneQueue = field(init=False)  # every visitor's clones, in line
+    _denoiser: Denoiser = field(init=False)
 
     def __post_init__(self) -> None:
         self.data_root = Path(self.data_root).expanduser().resolve()
@@ -227,6 +235,12 @@ class Services:
             lambda: len(running_runs(self.data_root)), self.limits.max_training_runs
         )
         self.anonymous_speech = RateLimiter(self.limits.anonymous_per_hour)
+        self.clones = CloneQueue(self.data_root / "clone-jobs", self.clone_settings.parallel)
+        self._denoiser = Denoiser()  # its model loads on first use
+
+    def denoiser(self) -> Denoiser:
+        """DeepFilterNet3 for noisy takes (one for the whole app), loaded."""
+        return self._denoiser.load()
 
     def for_visitor(self, visitor: Visitor) -> Services:
         """These services as one visitor sees them (same models, caches and queue)."""
@@ -294,6 +308,7 @@ class Services:
             zero_gpu=zero_gpu,
             access=access,
             limits=UserLimits.from_env(env, access.per_user),
+            clone_settings=CloneSettings.from_env(env),
         )
 
     def preload_feature_models(self) -> None:

@@ -12,6 +12,7 @@ Public endpoints, all other listeners being private (api_visibility="private"):
 /train_status /train_stop                 here  by dataset name
 /hub_push /hub_pull   here                      by dataset name; by repo id
 /hub_token_status     webapp/hub_tab.py         which Hub account pushes and pulls use
+/record_prompt /add_take /clone_start /clone_status   webapp/record_tab.py  clone your voice
 
 Endpoints whose page counterpart shows a status message return that message (a problem is
 the message, never a traceback); endpoints that return data raise gr.Error with the message.

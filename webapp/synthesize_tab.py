@@ -17,6 +17,7 @@ from engine.training import GENERATOR_DIR, CheckpointStore, find_runs
 from webapp.access import AccessMode
 from webapp.limits import LimitError
 from webapp.messages import fail
+from webapp.recording import CLONE_DIR, MY_VOICE_LABEL
 from webapp.services import Services
 
 if TYPE_CHECKING:
@@ -44,6 +45,8 @@ def find_voices(services: Services) -> list[tuple[str, str]]:
         if latest is not None and (latest / GENERATOR_DIR).is_dir():
             dataset = run.parent.name if run.name == "models" else run.name
             voices.append((f"{dataset} (trained, {latest.name})", str(latest / GENERATOR_DIR)))
+    if mine and (services.workspace / CLONE_DIR / "voice" / "config.json").is_file():
+        voices.append((MY_VOICE_LABEL, str(services.workspace / CLONE_DIR / "voice")))
     shared = [(services.voices_dir, "shared" if services.access.per_user else "local")]
     for folder, kind in ([(services.models_dir, "Hub")] if mine else []) + shared:
         if folder.is_dir():

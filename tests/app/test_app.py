@@ -15,7 +15,7 @@ from webapp.services import Services
 def test_app_has_every_tab(services: Services) -> None:
     app = space_app.build_app(services)
     tabs = [block.label for block in app.blocks.values() if isinstance(block, gr.Tab)]
-    assert tabs == ["Dataset", "Train", "Synthesize", "Hub", "Text"]
+    assert tabs == ["Dataset", "Record", "Train", "Synthesize", "Hub", "Text"]
 
 
 def test_text_tab_still_shows_phones() -> None:
@@ -78,7 +78,7 @@ def test_tabs_follow_the_access_mode(services: Services, monkeypatch) -> None:
     # The API follows the tabs (the full set is in test_space_api.py).
     assert endpoints[AccessMode.OPEN_DEMO] == {"/synthesize", "/voices", "/speakers", "/phonemes"}
     # oauth: the workspace tabs are hidden until page load finds a signed-in visitor.
-    assert tabs_of(AccessMode.OAUTH) == [("Dataset", False), ("Train", False),
+    assert tabs_of(AccessMode.OAUTH) == [("Dataset", False), ("Record", False), ("Train", False),
                                          ("Synthesize", True), ("Hub", False), ("Text", True),
                                          ("Account", False)]  # fmt: skip
     tabs_of(AccessMode.PRIVATE)

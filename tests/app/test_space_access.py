@@ -282,7 +282,7 @@ def test_two_visitors_and_a_signed_out_one_in_a_browser(space: Space, tmp_path: 
 def _signed_out(page, space: Space, shots: Path) -> None:
     page.goto(space.url)
     page.locator("#sign-in-notice").get_by_text("Sign in with Hugging Face").wait_for()
-    for hidden in ("Dataset", "Train", "Hub", "Account"):
+    for hidden in ("Dataset", "Record", "Train", "Hub", "Account"):
         assert page.get_by_role("tab", name=hidden).count() == 0, hidden
     page.locator("#tts-status").get_by_text("shared-voice").wait_for()
     page.locator("#tts-voice input").click()

@@ -32,6 +32,7 @@ ENDPOINTS = {
     "/datasets", "/create_dataset", "/add_recordings", "/transcripts", "/save_transcripts",
     "/finish_dataset", "/train_start", "/train_status", "/train_stop",
     "/hub_push", "/hub_pull", "/hub_token_status",
+    "/record_prompt", "/add_take", "/clone_start", "/clone_status",
 }  # fmt: skip
 TINY = "tiny (CPU smoke run)"
 SPOKEN = "The quick brown fox jumps over the lazy dog."
