@@ -40,8 +40,11 @@ from engine.audio import load_audio, resample, save_wav  # noqa: E402
 from engine.clip_quality import estimate_snr_db  # noqa: E402
 from engine.corpus import CorpusConfig, corpus_voice  # noqa: E402
 from engine.corpus.build import split_sentences_for  # noqa: E402
-from engine.denoise import Denoiser, DenoiseSettings  # noqa: E402
-from engine.prepare.config import DENOISE_BELOW_SNR_DB  # noqa: E402
+from engine.denoise import (  # noqa: E402
+    DENOISE_BELOW_SNR_DB,  # noqa: E402
+    Denoiser,
+    DenoiseSettings,
+)
 from engine.voice_scores import VoiceJudge  # noqa: E402
 
 RATE = 16000  # Whisper's and STOI's rate; DeepFilterNet runs at 48 kHz inside

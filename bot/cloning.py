@@ -21,8 +21,7 @@ from bot.people import Person
 from bot.speech import Refusal
 from engine.asr import AsrConfig
 from engine.audio import load_audio
-from engine.cloning import CloneRequest
-from engine.cloning.jobs import CloneJobStatus, CloneQueue
+from engine.cloning import CloneJobStatus, CloneQueue, CloneRequest
 from engine.constants import AUTO_LANGUAGE, Language
 from engine.errors import AudioError, SonareError
 from engine.similarity import describe_similarity

@@ -25,7 +25,7 @@ from bot import cloning, replies
 from bot.limits import ChatQueue, QueueFull, RateLimiter, Ticket
 from bot.settings import BotSettings, LimitSettings
 from bot.speech import VOICE_LOAD_ERRORS, Heard, Refusal, SpeechService, VoiceNote
-from engine.cloning.jobs import CloneQueue
+from engine.cloning import CloneQueue
 from engine.constants import AUTO_LANGUAGE, Language
 from engine.errors import ModelNotFoundError
 from engine.synthesis import SynthesisParams

@@ -19,6 +19,10 @@ SPEECH_SHARE = 0.50  # loudest frames taken as speech
 SPEECH_OVER_NOISE_DB = 10.0  # a frame this far above the background counts as speech
 SILENT_DBFS = -60.0  # ... and above this level
 MAX_SNR_DB = 80.0  # digital silence in the pauses: report this rather than infinity
+# The quality gate's levels (engine.prepare.quality, engine.takes):
+NOISY_SNR_DB = 10.0  # after cleaning; DeepFilterNet3 lifts 5 dB recordings to ~13 dB
+CLIPPED_RATIO = 0.001  # samples at the recording's ceiling
+MIN_SPEECH_RATIO = 0.2  # a slice is cut around speech; less than this is mostly silence or noise
 
 
 def frame_powers(audio: np.ndarray, sample_rate: int) -> np.ndarray:

@@ -29,6 +29,8 @@ from engine.errors import ModelNotFoundError
 logger = logging.getLogger(__name__)
 
 DENOISE_RATE = 48_000
+DENOISE_MODES = ("auto", "on", "off")  # prepare's --denoise: the noisy recordings, all, none
+DENOISE_BELOW_SNR_DB = 15.0  # auto: estimated; DeepFilterNet3 gains little above it, colours speech
 DELAY_FRAMES = 3  # STFT window (2 hops) - 1 hop + 2 look-ahead hops
 MODEL_VERSION = "DeepFilterNet3"
 _FloatPointer = ctypes.POINTER(ctypes.c_float)
@@ -135,4 +137,11 @@ def _fit_length(audio: np.ndarray, length: int) -> np.ndarray:
     return np.concatenate([audio, np.zeros(length - len(audio), dtype=audio.dtype)])
 
 
-__all__ = ["DENOISE_RATE", "DenoiseSettings", "Denoiser", "MODEL_VERSION"]
+__all__ = [
+    "DENOISE_BELOW_SNR_DB",
+    "DENOISE_MODES",
+    "DENOISE_RATE",
+    "DenoiseSettings",
+    "Denoiser",
+    "MODEL_VERSION",
+]

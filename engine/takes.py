@@ -31,12 +31,18 @@ import numpy as np
 
 from engine.asr import WHISPER_SAMPLE_RATE, Transcriber, character_error_rate, normalize_transcript
 from engine.audio import peak_safe, resample
-from engine.clip_quality import clipped_ratio, estimate_snr_db, speech_ratio
+from engine.clip_quality import (
+    CLIPPED_RATIO,
+    MIN_SPEECH_RATIO,
+    NOISY_SNR_DB,
+    clipped_ratio,
+    estimate_snr_db,
+    speech_ratio,
+)
 from engine.constants import Language
+from engine.denoise import DENOISE_BELOW_SNR_DB
 from engine.errors import ConfigError
 from engine.files import read_json_object, write_atomic, write_json_atomic
-from engine.prepare.config import DENOISE_BELOW_SNR_DB
-from engine.prepare.quality import CLIPPED_RATIO, MIN_SPEECH_RATIO, NOISY_SNR_DB
 
 logger = logging.getLogger(__name__)
 
@@ -266,6 +272,7 @@ class TakeStore:
 
 
 __all__ = [
+    "INDEX_FILE",
     "PROMPT_LANGUAGES",
     "TakeLimits",
     "TakeStore",

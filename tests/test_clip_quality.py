@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.clip_quality import clipped_ratio, estimate_snr_db, snr_in_pauses_db, speech_ratio
-from engine.prepare.config import DENOISE_BELOW_SNR_DB
+from engine.denoise import DENOISE_BELOW_SNR_DB
 from tests.fixtures.recordings import ENGLISH_SENTENCES, speak
 
 RATE = 16000

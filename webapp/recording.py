@@ -25,8 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine.asr import Transcript
-from engine.cloning import CloneRequest
-from engine.cloning.jobs import CloneJobStatus
+from engine.cloning import CloneJobStatus, CloneRequest
 from engine.constants import Language
 from engine.errors import ConfigError
 from engine.similarity import describe_similarity

@@ -37,7 +37,7 @@ import numpy as np
 
 from engine import ConfigError
 from engine.asr import AsrConfig, Transcript, load_transcriber
-from engine.cloning.jobs import CloneQueue
+from engine.cloning import CloneQueue
 from engine.denoise import Denoiser
 from engine.device import DEVICE_ENV, resolve_device, whisper_compute_type
 from engine.features import FeatureConfig

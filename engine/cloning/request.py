@@ -10,9 +10,9 @@ from pathlib import Path
 from engine.asr import AsrConfig
 from engine.constants import Language
 from engine.dataset.layout import check_speaker_name
+from engine.denoise import DENOISE_MODES
 from engine.errors import ConfigError
 from engine.features import FeatureConfig
-from engine.prepare.config import DENOISE_MODES
 
 AUDIO_SUFFIXES = frozenset(
     {".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".webm", ".mp4"}

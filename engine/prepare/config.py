@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from engine.asr import parse_language_setting
 from engine.constants import AUTO_LANGUAGE
+from engine.denoise import DENOISE_BELOW_SNR_DB, DENOISE_MODES
 from engine.errors import ConfigError
 from engine.features import FeatureConfig
 from engine.loudness import DEFAULT_PEAK_DBTP, DEFAULT_TARGET_LUFS, check_targets
@@ -20,8 +21,6 @@ if TYPE_CHECKING:
 STAGES = ("ingest", "denoise", "slice", "transcribe", "quality", "resample", "text", "bert", "clap")
 # Stages that read esd.list: the review step runs before them.
 LABEL_STAGES = frozenset({"resample", "text"})
-DENOISE_MODES = ("auto", "on", "off")
-DENOISE_BELOW_SNR_DB = 15.0  # estimated; DeepFilterNet3 gains little above it and colours speech
 
 
 def _default_slice_config() -> SliceConfig:

@@ -15,12 +15,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.clip_quality import CLIPPED_RATIO, MIN_SPEECH_RATIO, NOISY_SNR_DB
 from engine.dataset.layout import DatasetLayout
 from engine.files import write_json_atomic
 
-NOISY_SNR_DB = 10.0  # after cleaning; DeepFilterNet3 lifts 5 dB recordings to ~13 dB
-CLIPPED_RATIO = 0.001  # samples at the recording's ceiling
-MIN_SPEECH_RATIO = 0.2  # a slice is cut around speech; less than this is mostly silence or noise
 MIN_ASR_LOGPROB = -1.0  # Whisper's own "this decoding is unlikely" threshold
 STRANGER_SIMILARITY = 0.60  # one person's clips score 0.8-0.95 against the rest of them
 MIN_CLIPS_FOR_SIMILARITY = 4

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from engine.constants import Language
+from engine.denoise import DENOISE_BELOW_SNR_DB
 from engine.prepare import (
     DatasetLayout,
     LabelLine,
@@ -23,7 +24,6 @@ from engine.prepare import (
     review_notes,
     write_labels,
 )
-from engine.prepare.config import DENOISE_BELOW_SNR_DB
 from engine.prepare.manifest import Manifest
 from tests.fixtures.recordings import (
     ENGLISH_SENTENCES,
