@@ -15,7 +15,7 @@ import numpy as np
 
 from engine.audio import load_audio
 from webapp.messages import fail
-from webapp.recording import RecordingDesk, describe_clone
+from webapp.recording import RecordingDesk
 from webapp.services import Services
 
 logger = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def start_clone(services: Services, language: str) -> str:
         position = desk.start_clone(language)
         if position:
             return f"Your clone is in line: number {position}."
-        return describe_clone(desk.clone_status())[0]
+        return desk.describe()[0]
     except Exception as error:  # noqa: BLE001
         return fail(error)
 
@@ -73,7 +73,7 @@ def clone_status(services: Services) -> dict[str, Any]:
     """The visitor's clone: state, a line for people, the share done, the figures."""
     desk = RecordingDesk(services)
     status = desk.clone_status()
-    line, done = describe_clone(status)
+    line, done = desk.describe()
     if status is None:
         return {"state": "none", "message": line}
     return {

@@ -148,13 +148,26 @@ class RecordingDesk:
         )  # fmt: skip
         return services.clones.submit(self.owner, request)
 
+    def describe(self) -> tuple[str, float | None]:
+        """describe_clone of the visitor's clone, with the app's budget."""
+        return describe_clone(self.clone_status(), self.services.clone_settings.minutes * 60)
+
     def clone_status(self) -> CloneJobStatus | None:
         self.services.clones.poll()
         return self.services.clones.status(self.owner)
 
 
-def describe_clone(status: CloneJobStatus | None) -> tuple[str, float | None]:
-    """(a line for people, the share done in [0, 1] or None) of a visitor's clone."""
+def progress_bar(share: float, width: int = 20) -> str:
+    """`▓▓▓▓░░░░ 40%`: a bar people read at a glance."""
+    filled = round(max(0.0, min(1.0, share)) * width)
+    return "▓" * filled + "░" * (width - filled) + f" {share:.0%}"
+
+
+def describe_clone(
+    status: CloneJobStatus | None, budget_s: float | None = None
+) -> tuple[str, float | None]:
+    """(a line for people, the share done in [0, 1] or None) of a visitor's clone; with the
+    fine-tuning budget, a running clone's line starts with a progress bar."""
     if status is None:
         return "No clone yet: record takes, then press *Clone my voice*.", None
     progress = status.progress or {}
@@ -166,7 +179,11 @@ def describe_clone(status: CloneJobStatus | None) -> tuple[str, float | None]:
             likeness = describe_similarity(progress["similarity"], progress.get("ceiling"))
             line = f"Step {progress['step']}: {likeness}"
         left = progress.get("seconds_left")
-        return line + (f"; about {max(1, round(left / 60))} min left" if left else ""), None
+        if left is None or not budget_s:
+            return line, None
+        share = 1.0 - left / budget_s
+        bar = progress_bar(share)
+        return f"{bar} — {line}; about {max(1, round(left / 60))} min left", share
     if status.state == "done":
         result = status.result or {}
         likeness = describe_similarity(result.get("similarity") or 0.0, result.get("ceiling"))

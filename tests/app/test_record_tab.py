@@ -80,3 +80,16 @@ def test_a_visitor_records_takes_and_clones_their_voice(
     assert (MY_VOICE_LABEL, state["voice"]) in find_voices(alice)
     assert all(label != MY_VOICE_LABEL for label, _ in find_voices(bob))
     assert clone_status(bob)["state"] == "none"
+
+
+def test_a_running_clone_shows_a_progress_bar() -> None:
+    from engine.cloning import CloneJobStatus
+    from webapp.recording import describe_clone
+
+    running = CloneJobStatus("o", "running", None, {"message": "Fine-tuning", "seconds_left": 300},
+                             None, None, None)  # fmt: skip
+    line, share = describe_clone(running, budget_s=1200)
+    assert line.startswith("▓" * 15 + "░" * 5 + " 75%") and "about 5 min left" in line
+    assert share == 0.75
+    queued = CloneJobStatus("o", "queued", 2, {}, None, None, None)
+    assert describe_clone(queued, 1200)[0] == "Waiting: number 2 in line."
