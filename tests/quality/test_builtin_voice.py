@@ -34,8 +34,8 @@ from engine.similarity import SpeakerEncoder
 from engine.synthesis import SynthesisParams, Voice
 
 # Measured on these sentences (README, "The built-in voices"), with a margin: the default
-# speaker's CER 0.241 (0.56 with the tones reversed, 1.0 with the decoder's input zeroed); own
-# likeness 0.79-0.90, at least 0.099 above another speaker's (kal against ked).
+# speaker's CER 0.285 (0.53 with the tones reversed, 1.0 with the decoder's input zeroed); own
+# likeness 0.78-0.90, at least 0.06 above another speaker's (ked against kal).
 CER_LIMIT = 0.40
 OWN_SIMILARITY = 0.70  # each speaker against their own real clips
 OVER_OTHERS = 0.02  # ... and by this much above every other speaker's
@@ -131,7 +131,10 @@ def test_streamed_audio_equals_the_whole_take(voice: Voice, held_out: list[str])
     _, whole = voice.synthesize(text, params)
     chunks = list(voice.stream(text, params))
     assert len(chunks) > 2  # a short first piece, then the rest and the pause
-    np.testing.assert_allclose(np.concatenate(chunks), whole, atol=1e-5)
+    # bfloat16 rounds a piece's border frames a little differently from the whole decode
+    # (~3e-4 at most, on ~0.1% of the samples); fp32 pieces are the same samples.
+    atol = 1e-3 if voice.generator.dec.inference_backend == "bf16" else 1e-5
+    np.testing.assert_allclose(np.concatenate(chunks), whole, atol=atol)
 
 
 @pytest.mark.parametrize("breakage", ["tones", "decoder_input"])
