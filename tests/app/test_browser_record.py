@@ -113,4 +113,6 @@ def _record(page) -> None:
     audio.get_by_role("button", name="Record", exact=False).first.click()
     page.wait_for_timeout(5500)
     audio.get_by_role("button", name="Stop", exact=False).first.click()
-    audio.locator("audio, [data-testid='waveform-controls'], .waveform-container").first.wait_for()
+    # The recording is the component's value once its player holds it.
+    audio.locator("audio[data-testid^='audio-player']").wait_for(state="attached")
+    page.wait_for_timeout(1000)
