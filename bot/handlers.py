@@ -419,20 +419,13 @@ async def on_audio(update: Update, context: Context) -> None:
 
 
 async def record_take(update: Update, context: Context, media: Any) -> None:
-    """A voice note while the user records their voice: checked, kept or asked again."""
-    message, state = update.effective_message, state_of(context)
-    try:
-        async with state.queue.enter(message.chat_id) as ticket:
-            if ticket.cancelled:
-                return
-            try:
-                async with recording_voice(context, message.chat_id):
-                    text = await cloning.on_take(update, context, await download(media))
-            except Refusal as refusal:
-                text = refusal.reply
-            await message.reply_text(text, do_quote=True)
-    except QueueFull:
-        await message.reply_text(replies.BUSY, do_quote=True)
+    """A voice note while the user records their voice: checked, kept or asked again (a text
+    reply, no voice note)."""
+
+    async def work(ticket: Ticket) -> tuple[list[VoiceNote], str | None]:
+        return [], await cloning.on_take(update, context, await download(media))
+
+    await serve(update, context, work)
 
 
 def speaking_voice(
@@ -468,7 +461,8 @@ async def serve(
     context: Context,
     work: Callable[[Ticket], Awaitable[tuple[list[VoiceNote], str | None]]],
 ) -> None:
-    """Queue the message in its chat, show "recording voice", run `work`, send the notes."""
+    """Queue the message in its chat, show "recording voice", run `work`, send the notes (or,
+    when `work` made none, its text)."""
     message = update.effective_message
     state = state_of(context)
     try:
@@ -481,6 +475,9 @@ async def serve(
             except Refusal as refusal:
                 if not ticket.cancelled:
                     await message.reply_text(refusal.reply, do_quote=True)
+                return
+            if not notes and caption and not ticket.cancelled:
+                await message.reply_text(caption, do_quote=True)
                 return
             await send_notes(message, notes, caption, ticket, state.settings.limits)
     except QueueFull:

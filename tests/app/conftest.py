@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -97,14 +98,16 @@ def artifacts(tmp_path: Path) -> Path:
     return folder
 
 
-@pytest.fixture
-def app_url(
-    tmp_path: Path, tiny_bert_dirs: dict[Language, Path], tiny_clap_dir: Path, whisper_model: str
-) -> Iterator[tuple[str, Path]]:
-    """`python space_app.py` on a free port over tiny models; yields (url, data root)."""
+@contextmanager
+def serve_app(
+    tmp_path: Path, bert_dirs: dict[Language, Path], clap_dir: Path, whisper_model: str,
+    **settings: str,
+) -> Iterator[tuple[str, Path]]:  # fmt: skip
+    """`python space_app.py` on a free port over tiny models, with extra SONARE_* `settings`;
+    yields (url, data root) and stops the app and its training runs afterwards."""
     features = tmp_path / "features.json"
-    bert = {language.value: str(path) for language, path in tiny_bert_dirs.items()}
-    features.write_text(json.dumps({"bert_models": bert, "clap_model": str(tiny_clap_dir)}))
+    bert = {language.value: str(path) for language, path in bert_dirs.items()}
+    features.write_text(json.dumps({"bert_models": bert, "clap_model": str(clap_dir)}))
     data_root, port = tmp_path / "data", free_port()
     env = os.environ | {
         "SONARE_DATA_DIR": str(data_root),
@@ -114,7 +117,7 @@ def app_url(
         "GRADIO_ANALYTICS_ENABLED": "False",
         "HF_HUB_OFFLINE": "1",
         "OMP_NUM_THREADS": "1",  # the training process inherits it (2 busy cores)
-    }
+    } | settings
     env.pop("HF_TOKEN", None)
     url = f"http://127.0.0.1:{port}/"
     with running_app(env, url, tmp_path / "app.log"):
@@ -123,3 +126,12 @@ def app_url(
         finally:
             for run in find_runs(data_root):  # training runs in its own session: stop it too
                 TrainingJob(run).stop(timeout_s=20)
+
+
+@pytest.fixture
+def app_url(
+    tmp_path: Path, tiny_bert_dirs: dict[Language, Path], tiny_clap_dir: Path, whisper_model: str
+) -> Iterator[tuple[str, Path]]:
+    """`python space_app.py` on a free port over tiny models; yields (url, data root)."""
+    with serve_app(tmp_path, tiny_bert_dirs, tiny_clap_dir, whisper_model) as served:
+        yield served

@@ -5,8 +5,6 @@ in the Synthesize tab."""
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,10 +12,9 @@ from pathlib import Path
 import pytest
 
 from engine.constants import Language
-from engine.training.jobs import TrainingJob, find_runs
+from tests.app.conftest import serve_app
 from tests.cloning.conftest import TINY_CONFIG, build_tiny_base
-from tests.fixtures.browser import CHROMIUM, CHROMIUM_ARGS, running_app
-from tests.fixtures.ports import free_port
+from tests.fixtures.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.fixtures.speech import make_speech_wav
 
 SPOKEN = "The hikers reached the summit just after noon, and the view was wonderful."
@@ -28,27 +25,12 @@ def record_app(
     tmp_path: Path, tiny_bert_dirs: dict[Language, Path], tiny_clap_dir: Path, whisper_model: str
 ) -> Iterator[tuple[str, Path]]:
     """The app with clone settings for a tiny base and a few seconds of speech."""
-    features = tmp_path / "features.json"
-    bert = {language.value: str(path) for language, path in tiny_bert_dirs.items()}
-    features.write_text(json.dumps({"bert_models": bert, "clap_model": str(tiny_clap_dir)}))
     base = build_tiny_base(tmp_path / "base")
-    data_root, port = tmp_path / "data", free_port()
-    env = os.environ | {
-        "SONARE_DATA_DIR": str(data_root), "SONARE_FEATURES": str(features),
-        "SONARE_ASR_MODEL": whisper_model, "GRADIO_SERVER_PORT": str(port),
-        "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
-        "SONARE_CLONE_BASE": str(base), "SONARE_CLONE_CONFIG": str(TINY_CONFIG),
-        "SONARE_CLONE_MINUTES": "0.3", "SONARE_CLONE_EVAL_S": "8",
-        "SONARE_CLONE_MIN_SPEECH_S": "10",
-    }  # fmt: skip
-    env.pop("HF_TOKEN", None)
-    url = f"http://127.0.0.1:{port}/"
-    with running_app(env, url, tmp_path / "app.log"):
-        try:
-            yield url, data_root
-        finally:
-            for run in find_runs(data_root):
-                TrainingJob(run).stop(timeout_s=20)
+    settings = {"SONARE_CLONE_BASE": str(base), "SONARE_CLONE_CONFIG": str(TINY_CONFIG),
+                "SONARE_CLONE_MINUTES": "0.3", "SONARE_CLONE_EVAL_S": "8",
+                "SONARE_CLONE_MIN_SPEECH_S": "10"}  # fmt: skip
+    with serve_app(tmp_path, tiny_bert_dirs, tiny_clap_dir, whisper_model, **settings) as served:
+        yield served
 
 
 def _microphone_file(folder: Path) -> Path:
