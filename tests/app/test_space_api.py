@@ -152,3 +152,21 @@ def test_train_start_status_and_stop_by_name(client) -> None:
     assert status.startswith("Training is **stopped** at step"), status
     report = client.predict("tiny", api_name="/train_status")
     assert report["state"] == "stopped" and report["voice"], report
+
+
+def test_recording_takes_through_the_api(client, tmp_path: Path) -> None:
+    from gradio_client import handle_file
+
+    sentence = client.predict("EN", False, api_name="/record_prompt")
+    assert sentence and client.predict("EN", False, api_name="/record_prompt") == sentence
+    other = client.predict("EN", True, api_name="/record_prompt")
+    assert other != sentence
+    take = make_speech_wav(tmp_path / "take.wav", other)
+    status, following = client.predict(handle_file(str(take)), "EN", False, api_name="/add_take")
+    assert status.startswith("✓ Kept.") and "1 accepted" in status, status
+    assert following and following != other
+    wrong = make_speech_wav(tmp_path / "wrong.wav", SPOKEN)
+    status, again = client.predict(handle_file(str(wrong)), "EN", False, api_name="/add_take")
+    assert status.startswith("✗ I heard") and again == following
+    assert "Record at least" in client.predict("EN", api_name="/clone_start")
+    assert client.predict(api_name="/clone_status")["state"] == "none"
